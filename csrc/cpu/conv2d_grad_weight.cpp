@@ -1,0 +1,34 @@
+// CPU adapter for torchconv::conv2d_grad_weight (the adjoint of conv2d in its weight).
+#include "cpu/adapter.h"
+#include "kernels/conv2d_im2col.h"
+
+namespace torchconv::cpu {
+
+Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t> weight_size,
+                          std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
+                          int64_t groups, std::string padding_mode, std::string algorithm) {
+  check_algorithm(algorithm);
+  check_4d(input, "input");
+  check_4d(grad_output, "grad_output");
+  check_len(weight_size, 4, "weight_size");
+  check_tensors({{&input, "input"}, {&grad_output, "grad_output"}});
+  const auto in_size = sizes4(input);
+  const ConvGeometry g = geometry(in_size.data(), weight_size.data(), stride, padding, dilation, groups, padding_mode);
+  check_output_size(grad_output, g);
+  // Always contiguous: the kernel accumulates W_g as (K/groups, C/groups*kh*kw) matrices.
+  Tensor grad_weight = empty4({weight_size[0], weight_size[1], weight_size[2], weight_size[3]},
+                              input.scalar_type(), MemoryFormat::Contiguous);
+  const auto plan = plan_im2col(g, ConvPass::GradWeight, input.element_size());
+  Tensor ws = workspace(plan.bytes);
+  dispatch_float(input.scalar_type(), [&](auto zero) {
+    using T = decltype(zero);
+    conv2d_im2col_grad_weight<T>(g, static_cast<const T*>(input.const_data_ptr()), strides4(input),
+                                 static_cast<const T*>(grad_output.const_data_ptr()), strides4(grad_output),
+                                 static_cast<T*>(grad_weight.mutable_data_ptr()), ws.mutable_data_ptr());
+  });
+  return grad_weight;
+}
+
+STABLE_TORCH_LIBRARY_IMPL(torchconv, CPU, m) { m.impl("conv2d_grad_weight", TORCH_BOX(&conv2d_grad_weight)); }
+
+}  // namespace torchconv::cpu

@@ -1,0 +1,116 @@
+#include "kernels/conv2d_im2col.h"
+
+#include <algorithm>
+
+#include "kernels/im2col.h"
+#include "kernels/runtime.h"
+
+namespace torchconv {
+namespace {
+
+constexpr int64_t kAlign = 64;
+inline int64_t align_up(int64_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
+
+template <typename T>
+T* at(void* workspace, int64_t offset) {
+  return reinterpret_cast<T*>(static_cast<char*>(workspace) + offset);
+}
+
+}  // namespace
+
+Im2colPlan plan_im2col(const ConvGeometry& g, ConvPass pass, size_t elem_size) {
+  Im2colPlan p;
+  const int64_t total = g.out_pixels(), rows = std::max<int64_t>(1, g.col_rows());
+  const int64_t elem = static_cast<int64_t>(elem_size);
+  // At least 16 pixels a tile even for huge C*kh*kw, so the GEMM never degenerates to a matrix-vector product.
+  p.tile_pixels = std::min(total, std::max<int64_t>(16, kColumnBudgetBytes / (rows * elem)));
+  const int64_t P = p.tile_pixels;
+  p.map_offset = 0;
+  p.col_offset = align_up(input_map_elems(g) * int64_t(sizeof(int64_t)));
+  p.tile_offset = p.col_offset + align_up(g.col_rows() * P * elem);
+  p.partial_offset = p.tile_offset + align_up(g.K * P * elem);
+  p.bytes = p.partial_offset + (pass == ConvPass::GradWeight ? align_up(g.Kg() * g.Cg() * g.kh * g.kw * elem) : 0);
+  if (total == 0) p = Im2colPlan{};
+  return p;
+}
+
+template <typename T>
+void conv2d_im2col_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y,
+                           Strides4 ys, void* workspace) {
+  const Im2colPlan plan = plan_im2col(g, ConvPass::Forward, sizeof(T));
+  const int64_t total = g.out_pixels(), P0 = plan.tile_pixels;
+  if (total == 0) return;
+  const InputMap map = fill_input_map(g, at<int64_t>(workspace, plan.map_offset));
+  T* col = at<T>(workspace, plan.col_offset);
+  T* tile = at<T>(workspace, plan.tile_offset);
+  const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;  // per group: W_g is Kg x R, columns R x P
+  for (int64_t p0 = 0; p0 < total; p0 += P0) {
+    const int64_t P = std::min(P0, total - p0);
+    im2col(g, map, x, xs, p0, P, col);
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      gemm<T>(false, false, Kg, P, R, w + grp * Kg * R, R, col + grp * R * P, P, tile + grp * Kg * P, P);
+    scatter_output_tile(g, tile, bias, p0, P, y, ys);
+  }
+}
+
+template <typename T>
+void conv2d_im2col_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs,
+                              void* workspace) {
+  const int64_t sizes[4] = {g.N, g.C, g.H, g.W};
+  zero_4d(sizes, gxs, gx);
+  const Im2colPlan plan = plan_im2col(g, ConvPass::GradInput, sizeof(T));
+  const int64_t total = g.out_pixels(), P0 = plan.tile_pixels;
+  if (total == 0) return;
+  const InputMap map = fill_input_map(g, at<int64_t>(workspace, plan.map_offset));
+  T* col = at<T>(workspace, plan.col_offset);
+  T* tile = at<T>(workspace, plan.tile_offset);
+  const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;
+  for (int64_t p0 = 0; p0 < total; p0 += P0) {
+    const int64_t P = std::min(P0, total - p0);
+    gather_output_tile(g, gy, gys, p0, P, tile);
+    // columns_g (R x P) = W_g^T (R x Kg) . gy_g (Kg x P)
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      gemm<T>(true, false, R, P, Kg, w + grp * Kg * R, R, tile + grp * Kg * P, P, col + grp * R * P, P);
+    col2im(g, map, col, p0, P, gx, gxs);
+  }
+}
+
+template <typename T>
+void conv2d_im2col_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw,
+                               void* workspace) {
+  const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;
+  std::fill(gw, gw + g.K * R, T(0));
+  const Im2colPlan plan = plan_im2col(g, ConvPass::GradWeight, sizeof(T));
+  const int64_t total = g.out_pixels(), P0 = plan.tile_pixels;
+  if (total == 0) return;
+  const InputMap map = fill_input_map(g, at<int64_t>(workspace, plan.map_offset));
+  T* col = at<T>(workspace, plan.col_offset);
+  T* tile = at<T>(workspace, plan.tile_offset);
+  T* partial = at<T>(workspace, plan.partial_offset);
+  for (int64_t p0 = 0; p0 < total; p0 += P0) {
+    const int64_t P = std::min(P0, total - p0);
+    im2col(g, map, x, xs, p0, P, col);
+    gather_output_tile(g, gy, gys, p0, P, tile);
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      // partial (Kg x R) = gy_g (Kg x P) . columns_g^T (P x R), then added in tile order.
+      gemm<T>(false, true, Kg, R, P, tile + grp * Kg * P, P, col + grp * R * P, P, partial, R);
+      T* dst = gw + grp * Kg * R;
+      parallel_for(0, Kg * R, 4096, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) dst[i] += partial[i];
+      });
+    }
+  }
+}
+
+#define TORCHCONV_INSTANTIATE(T)                                                                              \
+  template void conv2d_im2col_forward<T>(const ConvGeometry&, const T*, Strides4, const T*, const T*, T*,     \
+                                         Strides4, void*);                                                    \
+  template void conv2d_im2col_grad_input<T>(const ConvGeometry&, const T*, Strides4, const T*, T*, Strides4,  \
+                                            void*);                                                           \
+  template void conv2d_im2col_grad_weight<T>(const ConvGeometry&, const T*, Strides4, const T*, Strides4, T*, \
+                                             void*);
+TORCHCONV_INSTANTIATE(float)
+TORCHCONV_INSTANTIATE(double)
+#undef TORCHCONV_INSTANTIATE
+
+}  // namespace torchconv

@@ -1,0 +1,150 @@
+// Convolution geometry: the one C++ copy of the shape rules, and the index maths shared by every backend.
+// Torch-free. The Python twin is python/torchconv/_geometry.py; tests/test_geometry.py pins the two together.
+#pragma once
+
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#if defined(__CUDACC__)
+#define TC_HOST_DEVICE __host__ __device__
+#else
+#define TC_HOST_DEVICE
+#endif
+
+namespace torchconv {
+
+// How an index outside [0, n) is mapped back into the input; the gather applies it, so there is never a padded copy.
+enum class PadMode : int { Zeros = 0, Reflect, Replicate, Circular, Symmetric };
+
+inline constexpr const char* kPadModeNames[] = {"zeros", "reflect", "replicate", "circular", "symmetric"};
+
+// Floor modulo (C++ % truncates towards zero).
+TC_HOST_DEVICE inline int64_t floor_mod(int64_t i, int64_t n) {
+  const int64_t r = i % n;
+  return r < 0 ? r + n : r;
+}
+
+// Maps a (possibly out-of-range) input index to the index it reads, or -1 for a zero.
+// Reflect and symmetric are periodic extensions, so any pad width is defined (as in numpy.pad):
+// reflect repeats with period 2(n-1) (edge not repeated), symmetric with period 2n (edge repeated).
+TC_HOST_DEVICE inline int64_t map_index(int64_t i, int64_t n, PadMode mode) {
+  if (i >= 0 && i < n) return i;
+  switch (mode) {
+    case PadMode::Zeros: return -1;
+    case PadMode::Replicate: return i < 0 ? 0 : n - 1;
+    case PadMode::Circular: return floor_mod(i, n);
+    case PadMode::Reflect: {
+      if (n == 1) return 0;
+      const int64_t period = 2 * (n - 1), r = floor_mod(i, period);
+      return r < n ? r : period - r;
+    }
+    case PadMode::Symmetric: {
+      const int64_t period = 2 * n, r = floor_mod(i, period);
+      return r < n ? r : period - 1 - r;
+    }
+  }
+  return -1;
+}
+
+struct ConvGeometry {
+  int64_t N, C, H, W;         // input
+  int64_t K, kh, kw;          // weight is (K, C / groups, kh, kw)
+  int64_t OH, OW;             // output
+  int64_t sh, sw;             // stride
+  int64_t pad_l, pad_r, pad_t, pad_b;
+  int64_t dh, dw;             // dilation
+  int64_t groups;
+  PadMode mode;
+
+  TC_HOST_DEVICE int64_t Cg() const { return C / groups; }
+  TC_HOST_DEVICE int64_t Kg() const { return K / groups; }
+  TC_HOST_DEVICE int64_t out_pixels() const { return N * OH * OW; }  // columns of the GEMM over the whole batch
+  TC_HOST_DEVICE int64_t col_rows() const { return C * kh * kw; }    // rows of the im2col matrix, all groups
+  // Input row read by output row oh and kernel row i, after the padding map (-1: a zero).
+  TC_HOST_DEVICE int64_t in_row(int64_t oh, int64_t i) const { return map_index(oh * sh - pad_t + i * dh, H, mode); }
+  TC_HOST_DEVICE int64_t in_col(int64_t ow, int64_t j) const { return map_index(ow * sw - pad_l + j * dw, W, mode); }
+};
+
+// Strides of a 4-D tensor, in elements (any layout: contiguous, channels_last, sliced).
+struct Strides4 {
+  int64_t n, c, h, w;
+};
+
+namespace detail {
+template <typename... Args>
+[[noreturn]] inline void fail(const Args&... args) {
+  std::ostringstream os;
+  os << "torchconv: ";
+  ((os << args), ...);
+  throw std::runtime_error(os.str());  // RuntimeError in Python, as F.conv2d raises
+}
+inline std::string shape_str(const int64_t* s, int n) {
+  std::ostringstream os;
+  os << "(";
+  for (int i = 0; i < n; ++i) os << (i ? ", " : "") << s[i];
+  os << ")";
+  return os.str();
+}
+}  // namespace detail
+
+inline PadMode parse_pad_mode(const std::string& s) {
+  for (int m = 0; m < 5; ++m)
+    if (s == kPadModeNames[m]) return static_cast<PadMode>(m);
+  detail::fail("unknown padding_mode '", s, "'; expected one of zeros, reflect, replicate, circular, symmetric");
+}
+
+// Validates everything about a convolution that shapes and arguments decide, and computes the output size.
+// The messages are matched by the tests, and _geometry.py raises the same ones.
+inline ConvGeometry make_geometry(const int64_t* in, const int64_t* wt, const int64_t* stride, const int64_t* padding,
+                                  const int64_t* dilation, int64_t groups, const std::string& padding_mode) {
+  ConvGeometry g{};
+  g.mode = parse_pad_mode(padding_mode);
+  if (groups <= 0) detail::fail("groups must be positive, got ", groups);
+  if (stride[0] <= 0 || stride[1] <= 0) detail::fail("stride must be positive, got ", detail::shape_str(stride, 2));
+  if (dilation[0] <= 0 || dilation[1] <= 0)
+    detail::fail("dilation must be positive, got ", detail::shape_str(dilation, 2));
+  for (int i = 0; i < 4; ++i)
+    if (padding[i] < 0)
+      detail::fail("padding must be non-negative, got ", detail::shape_str(padding, 4), " (left, right, top, bottom)");
+  for (int i = 0; i < 4; ++i)
+    if (in[i] < 0 || wt[i] < 0) detail::fail("sizes must be non-negative");
+  if (wt[0] % groups != 0)
+    detail::fail("out_channels ", wt[0], " is not divisible by groups ", groups);
+  if (in[1] != wt[1] * groups)
+    detail::fail("input has ", in[1], " channels, but weight of size ", detail::shape_str(wt, 4), " with groups ",
+                 groups, " expects ", wt[1] * groups);
+  g.N = in[0], g.C = in[1], g.H = in[2], g.W = in[3];
+  g.K = wt[0], g.kh = wt[2], g.kw = wt[3];
+  g.sh = stride[0], g.sw = stride[1];
+  g.dh = dilation[0], g.dw = dilation[1];
+  g.pad_l = padding[0], g.pad_r = padding[1], g.pad_t = padding[2], g.pad_b = padding[3];
+  g.groups = groups;
+  // 128-bit arithmetic: huge paddings or dilations must give an error, not a wrapped size.
+  using i128 = __int128;
+  const i128 limit = i128(1) << 62;
+  const i128 hp = i128(g.H) + g.pad_t + g.pad_b, wp = i128(g.W) + g.pad_l + g.pad_r;
+  const i128 ekh = i128(g.dh) * (g.kh - 1) + 1, ekw = i128(g.dw) * (g.kw - 1) + 1;
+  if (hp > limit || wp > limit || ekh > limit || ekw > limit)
+    detail::fail("padded input or dilated kernel size would overflow");
+  if (g.kh == 0 || g.kw == 0 || ekh > hp || ekw > wp)
+    detail::fail("kernel size (", g.kh, ", ", g.kw, ") with dilation (", g.dh, ", ", g.dw, ") spans (",
+                 int64_t(ekh), ", ", int64_t(ekw), "), larger than the padded input (", int64_t(hp), ", ",
+                 int64_t(wp), ")");
+  const i128 oh = (hp - ekh) / g.sh + 1, ow = (wp - ekw) / g.sw + 1;
+  // Each factor is below 2^63 and the running product is checked before every step, so i128 cannot wrap.
+  i128 numel = 1;
+  bool overflow = false;
+  for (i128 f : {oh, ow, i128(g.K), i128(g.N)}) {
+    numel *= f;
+    overflow = overflow || numel > limit;
+    if (overflow) numel = 1;
+  }
+  if (overflow)
+    detail::fail("output size (", g.N, ", ", g.K, ", ", int64_t(oh), ", ", int64_t(ow), ") would overflow");
+  g.OH = static_cast<int64_t>(oh), g.OW = static_cast<int64_t>(ow);
+  return g;
+}
+
+}  // namespace torchconv

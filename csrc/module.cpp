@@ -1,0 +1,49 @@
+// torchconv._C: loading it registers the ops (the static initializers of ops/ and cpu/). It carries no tensors;
+// it reports build information and exposes the workspace planner so benchmarks can report workspace bytes.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <torch/csrc/stable/ops.h>
+
+#include "kernels/conv2d_im2col.h"
+
+namespace py = pybind11;
+
+namespace {
+
+int64_t workspace_bytes(const std::string& pass, std::vector<int64_t> input_size, std::vector<int64_t> weight_size,
+                        std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
+                        int64_t groups, const std::string& padding_mode, int64_t elem_size) {
+  using namespace torchconv;
+  if (input_size.size() != 4 || weight_size.size() != 4 || stride.size() != 2 || padding.size() != 4 ||
+      dilation.size() != 2)
+    throw std::invalid_argument("workspace_bytes: expected 4 input sizes, 4 weight sizes, 2 strides, 4 paddings, 2 dilations");
+  const ConvGeometry g = make_geometry(input_size.data(), weight_size.data(), stride.data(), padding.data(),
+                                       dilation.data(), groups, padding_mode);
+  const ConvPass p = pass == "forward"       ? ConvPass::Forward
+                     : pass == "grad_input"  ? ConvPass::GradInput
+                     : pass == "grad_weight" ? ConvPass::GradWeight
+                                             : throw std::invalid_argument("unknown pass '" + pass + "'");
+  return plan_im2col(g, p, static_cast<size_t>(elem_size)).bytes;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "torchconv native library: loading it registers torch.ops.torchconv.*";
+  m.attr("__version__") = TORCHCONV_VERSION;
+  m.attr("cuda_compiled") = false;
+  // The kernels are built for the baseline x86-64 ISA; per-ISA builds and run-time dispatch come with the SIMD kernels.
+  m.attr("cpu_isa") = "default";
+  m.def("cpu_supports", [](const std::string& feature) {
+    __builtin_cpu_init();
+    if (feature == "avx2") return bool(__builtin_cpu_supports("avx2"));
+    if (feature == "avx512f") return bool(__builtin_cpu_supports("avx512f"));
+    throw std::invalid_argument("unknown feature '" + feature + "'; expected avx2 or avx512f");
+  });
+  m.def("num_threads", [] { return torch::stable::get_num_threads(); },
+        "Threads of torch's intra-op pool, which every torchconv parallel loop runs on.");
+  m.def("workspace_bytes", &workspace_bytes, py::arg("pass_"), py::arg("input_size"), py::arg("weight_size"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"),
+        py::arg("elem_size"), "Bytes of scratch one im2col call allocates (columns, a tile, index maps).");
+}
