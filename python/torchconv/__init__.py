@@ -1,3 +1,30 @@
+"""torchconv: convolution kernels for PyTorch, as torch custom ops with autograd.
+
+    torchconv.conv2d / conv1d         drop-in for torch.nn.functional.conv2d / conv1d
+    torchconv.nn.Conv2d / Conv1d      drop-in for torch.nn.Conv2d / Conv1d
+    torchconv.convert(model)          swaps the convolutions of a model
+"""
+
 import torch  # noqa: F401  (torch first: _C resolves its symbols against the loaded libtorch)
 
-from . import _C  # noqa: F401  (registers torch.ops.torchconv.*)
+from . import _C  # registers torch.ops.torchconv.*
+from . import _ops  # noqa: F401  (fake kernels and autograd)
+from . import nn
+from .functional import conv1d, conv2d
+from .nn import convert
+
+__version__ = _C.__version__
+
+
+def build_info():
+    """Version, CPU ISA of the kernels, threads of torch's pool (which torchconv uses), and CUDA support."""
+    return {
+        "version": _C.__version__,
+        "cpu_isa": _C.cpu_isa,
+        "cpu_supports": {f: _C.cpu_supports(f) for f in ("avx2", "avx512f")},
+        "num_threads": _C.num_threads(),
+        "cuda_compiled": _C.cuda_compiled,
+    }
+
+
+__all__ = ["conv1d", "conv2d", "convert", "nn", "build_info"]

@@ -1,0 +1,99 @@
+"""Drop-in replacements for torch.nn.functional.conv2d / conv1d, with padding modes and an algorithm choice."""
+
+import torch
+
+from . import _ops  # noqa: F401  (registers fake kernels and autograd)
+
+__all__ = ["conv2d", "conv1d"]
+
+
+def _pair(v, name):
+    if isinstance(v, int):
+        return [v, v]
+    v = list(v)
+    if len(v) == 1:
+        return [v[0], v[0]]
+    if len(v) != 2:
+        raise ValueError(f"torchconv: {name} must be an int or a tuple of 2 ints, got {tuple(v)}")
+    return v
+
+
+def _padding4(padding, weight, dilation, stride):
+    """Padding as (left, right, top, bottom), from an int, (pad_h, pad_w), a 4-tuple, 'valid' or 'same'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [0, 0, 0, 0]
+        if padding != "same":
+            raise ValueError(f"torchconv: invalid padding string '{padding}', expected 'same' or 'valid'")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"torchconv: padding='same' is not supported for strided convolutions, got stride "
+                             f"{tuple(stride)}")
+        # As torch: the total is split with the extra pixel (even kernels) on the right / bottom.
+        th, tw = dilation[0] * (weight.shape[2] - 1), dilation[1] * (weight.shape[3] - 1)
+        return [tw // 2, tw - tw // 2, th // 2, th - th // 2]
+    if isinstance(padding, int):
+        return [padding] * 4
+    padding = list(padding)
+    if len(padding) == 1:
+        return padding * 4
+    if len(padding) == 2:
+        return [padding[1], padding[1], padding[0], padding[0]]
+    if len(padding) == 4:
+        return padding
+    raise ValueError(f"torchconv: padding must be an int, a string, or a tuple of 2 (h, w) or 4 "
+                     f"(left, right, top, bottom) ints, got {tuple(padding)}")
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
+           algorithm="auto"):
+    """Like torch.nn.functional.conv2d, computed by torchconv.
+
+    Extra to torch: padding may be a 4-tuple (left, right, top, bottom); padding_mode ('zeros', 'reflect',
+    'replicate', 'circular', or numpy's 'symmetric') is applied inside the kernel, without a padded copy;
+    algorithm ('auto', 'im2col') picks the kernel.
+    """
+    if input.dim() not in (3, 4):
+        raise RuntimeError(f"torchconv: expected 3-D (unbatched) or 4-D (batched) input to conv2d, got input of "
+                           f"size {tuple(input.shape)}")
+    if weight.dim() != 4:
+        raise RuntimeError(f"torchconv: expected a 4-D weight (out_channels, in_channels / groups, kh, kw), got "
+                           f"weight of size {tuple(weight.shape)}")
+    unbatched = input.dim() == 3
+    if unbatched:
+        input = input.unsqueeze(0)
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    pad = _padding4(padding, weight, dilation, stride)
+    out = torch.ops.torchconv.conv2d(input, weight, bias, stride, pad, dilation, groups, padding_mode, algorithm)
+    return out.squeeze(0) if unbatched else out
+
+
+def _single(v, name):
+    if isinstance(v, int):
+        return v
+    v = list(v)
+    if len(v) != 1:
+        raise ValueError(f"torchconv: {name} must be an int or a tuple of 1 int, got {tuple(v)}")
+    return v[0]
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
+           algorithm="auto"):
+    """Like torch.nn.functional.conv1d: the 2-D op with H = 1. padding may also be a 2-tuple (left, right)."""
+    if input.dim() not in (2, 3):
+        raise RuntimeError(f"torchconv: expected 2-D (unbatched) or 3-D (batched) input to conv1d, got input of "
+                           f"size {tuple(input.shape)}")
+    if weight.dim() != 3:
+        raise RuntimeError(f"torchconv: expected a 3-D weight (out_channels, in_channels / groups, k), got "
+                           f"weight of size {tuple(weight.shape)}")
+    if isinstance(padding, str):
+        pad = padding
+    elif isinstance(padding, int):
+        pad = (padding, padding, 0, 0)
+    elif len(padding) in (1, 2):
+        pad = (padding[0], padding[-1], 0, 0)
+    else:
+        raise ValueError(f"torchconv: conv1d padding must be an int, a string, or a tuple of 1 or 2 ints, got "
+                         f"{tuple(padding)}")
+    out = conv2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, _single(stride, "stride")), pad,
+                 (1, _single(dilation, "dilation")), groups, padding_mode=padding_mode, algorithm=algorithm)
+    return out.squeeze(-2)
