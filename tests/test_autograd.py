@@ -1,0 +1,62 @@
+"""gradcheck / gradgradcheck in float64, through all three ops, and reproducibility of the backward."""
+
+import pytest
+import torch
+
+import torchconv
+from conftest import make_layout
+
+CASES = [
+    # (x shape, w shape, stride, pad4, dilation, groups, mode)
+    ((2, 4, 7, 6), (6, 2, 3, 2), (2, 1), (1, 0, 2, 1), (1, 2), 2, "zeros"),
+    ((1, 3, 5, 6), (3, 1, 2, 3), (1, 2), (2, 1, 1, 1), (1, 1), 3, "reflect"),
+    ((3, 2, 4, 5), (4, 2, 3, 3), (1, 1), (1, 1, 2, 0), (2, 1), 1, "replicate"),
+    ((2, 2, 5, 4), (2, 1, 3, 2), (2, 2), (1, 2, 2, 1), (1, 1), 2, "circular"),
+    ((1, 2, 6, 5), (3, 2, 2, 2), (1, 1), (3, 0, 1, 4), (1, 2), 1, "symmetric"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[-1] for c in CASES])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_gradcheck_and_gradgradcheck(case, layout):
+    xs, ws, stride, pad4, dilation, groups, mode = case
+    x = make_layout(torch.randn(xs, dtype=torch.float64), layout).requires_grad_()
+    w = torch.randn(ws, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(ws[0], dtype=torch.float64, requires_grad=True)
+
+    def f(x, w, b):
+        return torchconv.conv2d(x, w, b, stride, pad4, dilation, groups, padding_mode=mode)
+
+    assert torch.autograd.gradcheck(f, (x, w, b))
+    assert torch.autograd.gradgradcheck(f, (x, w, b))
+
+
+def test_gradcheck_backward_ops_directly():
+    """The two backward ops are differentiable in both their tensor arguments (third order of conv2d)."""
+    args = ([2, 1], [1, 0, 1, 2], [1, 2], 2, "reflect", "auto")
+    x = torch.randn(2, 4, 6, 7, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 2, 2, 3, dtype=torch.float64, requires_grad=True)
+    gy = torch.randn(torch.ops.torchconv.conv2d(x, w, None, *args).shape, dtype=torch.float64, requires_grad=True)
+    gi = lambda gy, w: torch.ops.torchconv.conv2d_grad_input(gy, w, list(x.shape), *args)  # noqa: E731
+    gw = lambda x, gy: torch.ops.torchconv.conv2d_grad_weight(x, gy, list(w.shape), *args)  # noqa: E731
+    assert torch.autograd.gradcheck(gi, (gy, w)) and torch.autograd.gradgradcheck(gi, (gy, w))
+    assert torch.autograd.gradcheck(gw, (x, gy)) and torch.autograd.gradgradcheck(gw, (x, gy))
+
+
+def _backward(x, w, gy):
+    x, w = x.clone().requires_grad_(), w.clone().requires_grad_()
+    y = torchconv.conv2d(x, w, None, 1, 1, 1, 2)
+    return torch.autograd.grad(y, (x, w), gy)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_backward_bitwise_reproducible(dtype):
+    """Large enough for several im2col tiles and both threads: every run gives the same bits."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(9, 64, 20, 20, generator=g, dtype=dtype)
+    w = torch.randn(32, 32, 3, 3, generator=g, dtype=dtype)
+    gy = torch.randn(9, 32, 20, 20, generator=g, dtype=dtype)
+    first = _backward(x, w, gy)
+    for _ in range(4):
+        for a, b in zip(first, _backward(x, w, gy)):
+            assert torch.equal(a, b)

@@ -1,0 +1,64 @@
+"""Threads, OpenMP runtime, build info, workspace bounds."""
+
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import torchconv
+
+
+def test_only_torchs_libgomp_is_loaded():
+    x = torch.randn(4, 8, 16, 16)
+    torchconv.conv2d(x, torch.randn(8, 8, 3, 3), padding=1).sum()
+    with open("/proc/self/maps") as f:
+        omp = {line.split()[-1] for line in f if "gomp" in line or "libomp" in line or "libiomp" in line}
+    torch_lib = os.path.realpath(os.path.join(os.path.dirname(torch.__file__), "lib"))
+    assert omp, "torch's libgomp should be mapped"
+    assert all(os.path.realpath(p).startswith(torch_lib) for p in omp), omp
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_one_and_two_threads_agree(threads, dtype):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(5, 24, 19, 17, generator=g, dtype=dtype, requires_grad=True)
+    w = torch.randn(16, 12, 3, 2, generator=g, dtype=dtype, requires_grad=True)
+    gy = torch.randn(5, 16, 9, 17, generator=g, dtype=dtype)
+    results = []
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        assert torchconv.build_info()["num_threads"] == n
+        y = torchconv.conv2d(x, w, None, (2, 1), (1, 0, 1, 0), 1, 2, padding_mode="reflect")
+        results.append((y, *torch.autograd.grad(y, (x, w), gy)))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+def test_build_info():
+    info = torchconv.build_info()
+    assert info["version"] == torchconv.__version__
+    assert info["cpu_isa"] == "default"
+    assert info["cuda_compiled"] is False
+    assert info["num_threads"] == torch.get_num_threads()
+
+
+@pytest.mark.parametrize("pass_", ["forward", "grad_input", "grad_weight"])
+def test_workspace_bounded_whatever_the_batch(pass_):
+    """The im2col workspace of a ResNet-50 conv2_x layer does not grow with N (torch's slow_conv2d: 231 MB at N=32)."""
+    sizes = [torchconv._C.workspace_bytes(pass_, [n, 64, 56, 56], [64, 64, 3, 3], [1, 1], [1] * 4, [1, 1], 1,
+                                          "zeros", 4) for n in (1, 8, 32, 256)]
+    assert len(set(sizes)) == 1, sizes
+    assert sizes[0] <= 8 << 20, sizes
+
+
+def test_workspace_planner_rejects_bad_geometry():
+    with pytest.raises(RuntimeError, match="stride must be positive"):
+        torchconv._C.workspace_bytes("forward", [1, 3, 8, 8], [3, 3, 3, 3], [0, 1], [0] * 4, [1, 1], 1, "zeros", 4)
+
+
+def test_large_reduction_matches_torch():
+    """C*kh*kw large enough that a tile is only a few pixels wide."""
+    x = torch.randn(2, 512, 9, 9, dtype=torch.float64)
+    w = torch.randn(8, 512, 7, 7, dtype=torch.float64)
+    torch.testing.assert_close(torchconv.conv2d(x, w, padding=3), F.conv2d(x, w, padding=3))
