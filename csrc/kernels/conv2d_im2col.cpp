@@ -20,10 +20,10 @@ T* at(void* workspace, int64_t offset) {
 
 Im2colPlan plan_im2col(const ConvGeometry& g, ConvPass pass, size_t elem_size) {
   Im2colPlan p;
-  const int64_t total = g.out_pixels(), rows = std::max<int64_t>(1, g.col_rows());
+  const int64_t total = g.out_pixels(), per_pixel = std::max<int64_t>(1, g.col_rows() + g.K);
   const int64_t elem = static_cast<int64_t>(elem_size);
   // At least 16 pixels a tile even for huge C*kh*kw, so the GEMM never degenerates to a matrix-vector product.
-  p.tile_pixels = std::min(total, std::max<int64_t>(16, kColumnBudgetBytes / (rows * elem)));
+  p.tile_pixels = std::min(total, std::max<int64_t>(16, kTileBudgetBytes / (per_pixel * elem)));
   const int64_t P = p.tile_pixels;
   p.map_offset = 0;
   p.col_offset = align_up(input_map_elems(g) * int64_t(sizeof(int64_t)));

@@ -11,9 +11,9 @@ namespace torchconv {
 
 enum class ConvPass { Forward, GradInput, GradWeight };
 
-// Column-buffer budget per tile. 4 MiB keeps a tile of columns within this machine's L2 + L3 share
+// Budget for one tile's columns plus its output tile. 4 MiB keeps both within this machine's L2 + L3 share
 // while leaving P large enough (hundreds of pixels on ResNet layers) for an efficient GEMM.
-constexpr int64_t kColumnBudgetBytes = int64_t(4) << 20;
+constexpr int64_t kTileBudgetBytes = int64_t(4) << 20;
 
 // Workspace carve-up for one call; offsets are in bytes from the start of the workspace.
 struct Im2colPlan {
