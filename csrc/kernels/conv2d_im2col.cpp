@@ -11,9 +11,29 @@ namespace {
 constexpr int64_t kAlign = 64;
 inline int64_t align_up(int64_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
+// The workspace of one call, carved up as plan_im2col laid it out, with the padding maps filled in.
 template <typename T>
-T* at(void* workspace, int64_t offset) {
-  return reinterpret_cast<T*>(static_cast<char*>(workspace) + offset);
+struct Buffers {
+  int64_t tile_pixels;
+  InputMap map;
+  T *col, *tile, *partial;
+
+  Buffers(const ConvGeometry& g, ConvPass pass, void* workspace) {
+    const Im2colPlan plan = plan_im2col(g, pass, sizeof(T));
+    char* base = static_cast<char*>(workspace);
+    tile_pixels = plan.tile_pixels;
+    map = fill_input_map(g, reinterpret_cast<int64_t*>(base + plan.map_offset));
+    col = reinterpret_cast<T*>(base + plan.col_offset);
+    tile = reinterpret_cast<T*>(base + plan.tile_offset);
+    partial = reinterpret_cast<T*>(base + plan.partial_offset);
+  }
+};
+
+// Calls fn(p0, P) for each tile of output pixels, in order.
+template <typename F>
+void for_each_tile(const ConvGeometry& g, int64_t tile_pixels, const F& fn) {
+  const int64_t total = g.out_pixels();
+  for (int64_t p0 = 0; p0 < total; p0 += tile_pixels) fn(p0, std::min(tile_pixels, total - p0));
 }
 
 }  // namespace
@@ -37,20 +57,15 @@ Im2colPlan plan_im2col(const ConvGeometry& g, ConvPass pass, size_t elem_size) {
 template <typename T>
 void conv2d_im2col_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y,
                            Strides4 ys, void* workspace) {
-  const Im2colPlan plan = plan_im2col(g, ConvPass::Forward, sizeof(T));
-  const int64_t total = g.out_pixels(), P0 = plan.tile_pixels;
-  if (total == 0) return;
-  const InputMap map = fill_input_map(g, at<int64_t>(workspace, plan.map_offset));
-  T* col = at<T>(workspace, plan.col_offset);
-  T* tile = at<T>(workspace, plan.tile_offset);
+  if (g.out_pixels() == 0) return;
+  const Buffers<T> b(g, ConvPass::Forward, workspace);
   const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;  // per group: W_g is Kg x R, columns R x P
-  for (int64_t p0 = 0; p0 < total; p0 += P0) {
-    const int64_t P = std::min(P0, total - p0);
-    im2col(g, map, x, xs, p0, P, col);
+  for_each_tile(g, b.tile_pixels, [&](int64_t p0, int64_t P) {
+    im2col(g, b.map, x, xs, p0, P, b.col);
     for (int64_t grp = 0; grp < g.groups; ++grp)
-      gemm<T>(false, false, Kg, P, R, w + grp * Kg * R, R, col + grp * R * P, P, tile + grp * Kg * P, P);
-    scatter_output_tile(g, tile, bias, p0, P, y, ys);
-  }
+      gemm<T>(false, false, Kg, P, R, w + grp * Kg * R, R, b.col + grp * R * P, P, b.tile + grp * Kg * P, P);
+    scatter_output_tile(g, b.tile, bias, p0, P, y, ys);
+  });
 }
 
 template <typename T>
@@ -58,21 +73,16 @@ void conv2d_im2col_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, 
                               void* workspace) {
   const int64_t sizes[4] = {g.N, g.C, g.H, g.W};
   zero_4d(sizes, gxs, gx);
-  const Im2colPlan plan = plan_im2col(g, ConvPass::GradInput, sizeof(T));
-  const int64_t total = g.out_pixels(), P0 = plan.tile_pixels;
-  if (total == 0) return;
-  const InputMap map = fill_input_map(g, at<int64_t>(workspace, plan.map_offset));
-  T* col = at<T>(workspace, plan.col_offset);
-  T* tile = at<T>(workspace, plan.tile_offset);
+  if (g.out_pixels() == 0) return;
+  const Buffers<T> b(g, ConvPass::GradInput, workspace);
   const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;
-  for (int64_t p0 = 0; p0 < total; p0 += P0) {
-    const int64_t P = std::min(P0, total - p0);
-    gather_output_tile(g, gy, gys, p0, P, tile);
+  for_each_tile(g, b.tile_pixels, [&](int64_t p0, int64_t P) {
+    gather_output_tile(g, gy, gys, p0, P, b.tile);
     // columns_g (R x P) = W_g^T (R x Kg) . gy_g (Kg x P)
     for (int64_t grp = 0; grp < g.groups; ++grp)
-      gemm<T>(true, false, R, P, Kg, w + grp * Kg * R, R, tile + grp * Kg * P, P, col + grp * R * P, P);
-    col2im(g, map, col, p0, P, gx, gxs);
-  }
+      gemm<T>(true, false, R, P, Kg, w + grp * Kg * R, R, b.tile + grp * Kg * P, P, b.col + grp * R * P, P);
+    col2im(g, b.map, b.col, p0, P, gx, gxs);
+  });
 }
 
 template <typename T>
@@ -80,26 +90,20 @@ void conv2d_im2col_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, c
                                void* workspace) {
   const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;
   std::fill(gw, gw + g.K * R, T(0));
-  const Im2colPlan plan = plan_im2col(g, ConvPass::GradWeight, sizeof(T));
-  const int64_t total = g.out_pixels(), P0 = plan.tile_pixels;
-  if (total == 0) return;
-  const InputMap map = fill_input_map(g, at<int64_t>(workspace, plan.map_offset));
-  T* col = at<T>(workspace, plan.col_offset);
-  T* tile = at<T>(workspace, plan.tile_offset);
-  T* partial = at<T>(workspace, plan.partial_offset);
-  for (int64_t p0 = 0; p0 < total; p0 += P0) {
-    const int64_t P = std::min(P0, total - p0);
-    im2col(g, map, x, xs, p0, P, col);
-    gather_output_tile(g, gy, gys, p0, P, tile);
+  if (g.out_pixels() == 0) return;
+  const Buffers<T> b(g, ConvPass::GradWeight, workspace);
+  for_each_tile(g, b.tile_pixels, [&](int64_t p0, int64_t P) {
+    im2col(g, b.map, x, xs, p0, P, b.col);
+    gather_output_tile(g, gy, gys, p0, P, b.tile);
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       // partial (Kg x R) = gy_g (Kg x P) . columns_g^T (P x R), then added in tile order.
-      gemm<T>(false, true, Kg, R, P, tile + grp * Kg * P, P, col + grp * R * P, P, partial, R);
+      gemm<T>(false, true, Kg, R, P, b.tile + grp * Kg * P, P, b.col + grp * R * P, P, b.partial, R);
       T* dst = gw + grp * Kg * R;
-      parallel_for(0, Kg * R, 4096, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) dst[i] += partial[i];
+      parallel_for(0, Kg * R, 4096, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) dst[i] += b.partial[i];
       });
     }
-  }
+  });
 }
 
 #define TORCHCONV_INSTANTIATE(T)                                                                              \
