@@ -78,7 +78,7 @@ def flops(x, y, w):
 def workspace(spec, batch):
     C, H, W, K, kh, kw, stride, pad, dil, groups, mode = spec
     return torchconv._C.workspace_bytes("forward", [batch, C, H, W], [K, C // groups, kh, kw], list(pair(stride)),
-                                        list(pad), list(pair(dil)), groups, mode, 4)
+                                        list(pad), list(pair(dil)), groups, mode, "auto", 4)
 
 
 def time_alternating(fns, min_block_s=0.05, blocks=7):

@@ -1,25 +1,44 @@
 // torchconv._C: loading it registers the ops (the static initializers of ops/ and cpu/). It carries no tensors;
-// it reports build information and exposes the workspace planner so benchmarks can report workspace bytes.
+// it reports build information, the algorithm choice (torchconv.explain) and the workspace planner (bench/).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <torch/csrc/stable/ops.h>
 
+#include "kernels/algorithm.h"
 #include "kernels/conv2d_im2col.h"
 
 namespace py = pybind11;
 
 namespace {
 
-int64_t workspace_bytes(const std::string& pass, std::vector<int64_t> input_size, std::vector<int64_t> weight_size,
-                        std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
-                        int64_t groups, const std::string& padding_mode, int64_t elem_size) {
-  using namespace torchconv;
+using Sizes = std::vector<int64_t>;
+
+torchconv::ConvGeometry geometry(const Sizes& input_size, const Sizes& weight_size, const Sizes& stride,
+                                 const Sizes& padding, const Sizes& dilation, int64_t groups,
+                                 const std::string& padding_mode) {
   if (input_size.size() != 4 || weight_size.size() != 4 || stride.size() != 2 || padding.size() != 4 ||
       dilation.size() != 2)
-    throw std::invalid_argument("workspace_bytes: expected 4 input sizes, 4 weight sizes, 2 strides, 4 paddings, 2 dilations");
-  const ConvGeometry g = make_geometry(input_size.data(), weight_size.data(), stride.data(), padding.data(),
-                                       dilation.data(), groups, padding_mode);
+    throw std::invalid_argument("expected 4 input sizes, 4 weight sizes, 2 strides, 4 paddings, 2 dilations");
+  return torchconv::make_geometry(input_size.data(), weight_size.data(), stride.data(), padding.data(),
+                                  dilation.data(), groups, padding_mode);
+}
+
+// What algorithm="auto" (or the requested one) runs for this convolution, and why.
+std::pair<std::string, std::string> explain(const Sizes& input_size, const Sizes& weight_size, const Sizes& stride,
+                                            const Sizes& padding, const Sizes& dilation, int64_t groups,
+                                            const std::string& padding_mode, const std::string& algorithm) {
+  const auto g = geometry(input_size, weight_size, stride, padding, dilation, groups, padding_mode);
+  const auto choice = torchconv::choose_algorithm(g, algorithm);
+  return {torchconv::algorithm_name(choice.algorithm), choice.reason};
+}
+
+int64_t workspace_bytes(const std::string& pass, const Sizes& input_size, const Sizes& weight_size,
+                        const Sizes& stride, const Sizes& padding, const Sizes& dilation, int64_t groups,
+                        const std::string& padding_mode, const std::string& algorithm, int64_t elem_size) {
+  using namespace torchconv;
+  const auto g = geometry(input_size, weight_size, stride, padding, dilation, groups, padding_mode);
+  if (choose_algorithm(g, algorithm).algorithm == Algorithm::Direct) return 0;
   const ConvPass p = pass == "forward"       ? ConvPass::Forward
                      : pass == "grad_input"  ? ConvPass::GradInput
                      : pass == "grad_weight" ? ConvPass::GradWeight
@@ -45,5 +64,9 @@ PYBIND11_MODULE(_C, m) {
         "Threads of torch's intra-op pool, which every torchconv parallel loop runs on.");
   m.def("workspace_bytes", &workspace_bytes, py::arg("pass_"), py::arg("input_size"), py::arg("weight_size"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"),
-        py::arg("elem_size"), "Bytes of scratch one im2col call allocates (columns, a tile, index maps).");
+        py::arg("algorithm"), py::arg("elem_size"),
+        "Bytes of scratch one call allocates (im2col: columns, a tile, index maps; direct: none).");
+  m.def("explain", &explain, py::arg("input_size"), py::arg("weight_size"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"), py::arg("algorithm"),
+        "(algorithm, reason) that the op would run for this geometry.");
 }

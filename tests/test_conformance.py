@@ -33,8 +33,9 @@ def conv_cases(draw, modes=("zeros",)):
         H, W = max(H, max(pad4[2:]) + 1), max(W, max(pad4[:2]) + 1)
     if mode == "circular":
         H, W = max(H, max(pad4[2:])), max(W, max(pad4[:2]))
+    algorithms = ["auto", "im2col"] + (["direct"] if groups_kind == "C" else [])
     return dict(
-        N=draw(st.sampled_from([0, 1, 3, 5])), C=cg * groups, K=kg * groups, H=H, W=W, kh=kh, kw=kw,
+        algorithm=draw(st.sampled_from(algorithms)), N=draw(st.sampled_from([0, 1, 3, 5])), C=cg * groups, K=kg * groups, H=H, W=W, kh=kh, kw=kw,
         stride=stride, dilation=dilation, pad4=pad4, groups=groups, mode=mode,
         bias=draw(st.booleans()), layout=draw(st.sampled_from(["contiguous", "channels_last", "sliced"])),
         weight_layout=draw(st.sampled_from(["contiguous", "channels_last"])),
@@ -52,7 +53,8 @@ def run_case(c, dtype, seed=0):
     x = make_layout(x64.to(dtype), c["layout"]).requires_grad_()
     w = make_layout(w64.to(dtype), c["weight_layout"]).requires_grad_()
     b = b64.to(dtype).requires_grad_() if b64 is not None else None
-    y = torchconv.conv2d(x, w, b, c["stride"], c["pad4"], c["dilation"], c["groups"], padding_mode=c["mode"])
+    y = torchconv.conv2d(x, w, b, c["stride"], c["pad4"], c["dilation"], c["groups"], padding_mode=c["mode"],
+                         algorithm=c["algorithm"])
     gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
     grads = torch.autograd.grad(y, [t for t in (x, w, b) if t is not None], gy.to(dtype), allow_unused=True)
 
@@ -81,7 +83,7 @@ def check_case(c, dtype):
         torch.testing.assert_close(got.double(), ref, **tolerance(dtype, R))
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(conv_cases())
 def test_matches_torch_float64(c):
     check_case(c, torch.float64)
@@ -219,3 +221,16 @@ def test_tiles_span_images(N):
     F.conv2d(xr, wr, padding=1).backward(gy)
     torch.testing.assert_close(gx, xr.grad, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(gw, wr.grad, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "direct"])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kernel,stride", [((3, 3), 1), ((3, 3), 2), ((5, 5), 1), ((5, 5), 2), ((2, 7), (1, 3))])
+def test_depthwise_every_algorithm(algorithm, mode, kernel, stride):
+    """Depthwise with a channel multiplier of 2, each explicit algorithm, forward and both gradients."""
+    c = dict(algorithm=algorithm, N=3, C=4, K=8, H=13, W=17, kh=kernel[0], kw=kernel[1],
+             stride=stride if isinstance(stride, tuple) else (stride, stride), dilation=(1, 2), pad4=[2, 1, 1, 2],
+             groups=4, mode=mode, bias=True, layout="contiguous", weight_layout="contiguous")
+    for layout in ("contiguous", "channels_last", "sliced"):
+        check_case(dict(c, layout=layout), torch.float64)
+    check_case(c, torch.float32)

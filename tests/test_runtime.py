@@ -20,16 +20,17 @@ def test_only_torchs_libgomp_is_loaded():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_one_and_two_threads_agree(threads, dtype):
+@pytest.mark.parametrize("groups", [2, 24])  # im2col and the direct depthwise kernel
+def test_one_and_two_threads_agree(threads, dtype, groups):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(5, 24, 19, 17, generator=g, dtype=dtype, requires_grad=True)
-    w = torch.randn(16, 12, 3, 2, generator=g, dtype=dtype, requires_grad=True)
-    gy = torch.randn(5, 16, 9, 17, generator=g, dtype=dtype)
+    w = torch.randn(48, 24 // groups, 3, 2, generator=g, dtype=dtype, requires_grad=True)
+    gy = torch.randn(5, 48, 9, 17, generator=g, dtype=dtype)
     results = []
     for n in (1, 2):
         torch.set_num_threads(n)
         assert torchconv.build_info()["num_threads"] == n
-        y = torchconv.conv2d(x, w, None, (2, 1), (1, 0, 1, 0), 1, 2, padding_mode="reflect")
+        y = torchconv.conv2d(x, w, None, (2, 1), (1, 0, 1, 0), 1, groups, padding_mode="reflect")
         results.append((y, *torch.autograd.grad(y, (x, w), gy)))
     for a, b in zip(*results):
         assert torch.equal(a, b)
@@ -47,14 +48,14 @@ def test_build_info():
 def test_workspace_bounded_whatever_the_batch(pass_):
     """The im2col workspace of a ResNet-50 conv2_x layer does not grow with N (torch's slow_conv2d: 231 MB at N=32)."""
     sizes = [torchconv._C.workspace_bytes(pass_, [n, 64, 56, 56], [64, 64, 3, 3], [1, 1], [1] * 4, [1, 1], 1,
-                                          "zeros", 4) for n in (1, 8, 32, 256)]
+                                          "zeros", "auto", 4) for n in (1, 8, 32, 256)]
     assert len(set(sizes)) == 1, sizes
     assert sizes[0] <= 8 << 20, sizes
 
 
 def test_workspace_planner_rejects_bad_geometry():
     with pytest.raises(RuntimeError, match="stride must be positive"):
-        torchconv._C.workspace_bytes("forward", [1, 3, 8, 8], [3, 3, 3, 3], [0, 1], [0] * 4, [1, 1], 1, "zeros", 4)
+        torchconv._C.workspace_bytes("forward", [1, 3, 8, 8], [3, 3, 3, 3], [0, 1], [0] * 4, [1, 1], 1, "zeros", "auto", 4)
 
 
 def test_large_reduction_matches_torch():
@@ -62,3 +63,14 @@ def test_large_reduction_matches_torch():
     x = torch.randn(2, 512, 9, 9, dtype=torch.float64)
     w = torch.randn(8, 512, 7, 7, dtype=torch.float64)
     torch.testing.assert_close(torchconv.conv2d(x, w, padding=3), F.conv2d(x, w, padding=3))
+
+
+def test_explain():
+    dw = torchconv.explain((8, 32, 56, 56), (32, 1, 3, 3), padding=1, groups=32)
+    assert dw["algorithm"] == "direct" and "depthwise" in dw["reason"] and dw["workspace_bytes"] == 0
+    dense = torchconv.explain((8, 64, 56, 56), (64, 64, 3, 3), padding="same")
+    assert dense["algorithm"] == "im2col" and 0 < dense["workspace_bytes"] <= (4 << 20) + (64 << 10)
+    forced = torchconv.explain((32, 56, 56), (32, 1, 3, 3), groups=32, algorithm="im2col")
+    assert forced == {"algorithm": "im2col", "reason": "requested", "workspace_bytes": forced["workspace_bytes"]}
+    with pytest.raises(RuntimeError, match="algorithm 'direct' supports depthwise convolution only"):
+        torchconv.explain((1, 64, 8, 8), (64, 32, 3, 3), groups=2, algorithm="direct")

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/algorithm.h"
 #include "kernels/geometry.h"
 #include "stable_compat.h"
 
@@ -34,11 +35,6 @@ inline const char* device_name(torch::headeronly::DeviceType t) {
     case torch::headeronly::DeviceType::Meta: return "meta";
     default: return "another device";
   }
-}
-
-inline void check_algorithm(const std::string& algorithm) {
-  STD_TORCH_CHECK(algorithm == "auto" || algorithm == "im2col", "torchconv: unknown algorithm '", algorithm,
-                  "'; expected one of auto, im2col");
 }
 
 inline void check_4d(const Tensor& t, const char* name) {

@@ -1,18 +1,19 @@
 // CPU adapter for torchconv::conv2d: checks, allocation, dtype dispatch, then the torch-free kernel.
 #include "cpu/adapter.h"
 #include "kernels/conv2d_im2col.h"
+#include "kernels/depthwise.h"
 
 namespace torchconv::cpu {
 
 Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vector<int64_t> stride,
               std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups, std::string padding_mode,
               std::string algorithm) {
-  check_algorithm(algorithm);
   check_4d(input, "input");
   check_4d(weight, "weight");
   check_tensors({{&input, "input"}, {&weight, "weight"}});
   const auto in_size = sizes4(input), w_size = sizes4(weight);
   const ConvGeometry g = geometry(in_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
+  const Algorithm algo = choose_algorithm(g, algorithm).algorithm;
   if (bias.has_value()) {
     check_tensors({{&input, "input"}, {&*bias, "bias"}});
     STD_TORCH_CHECK(bias->dim() == 1 && bias->size(0) == g.K, "torchconv: expected bias of size (", g.K,
@@ -21,14 +22,15 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
   }
   weight = torch::stable::contiguous(weight);  // the GEMM reads W as a (K, C/groups*kh*kw) matrix
   Tensor out = empty4({g.N, g.K, g.OH, g.OW}, input.scalar_type(), output_format(input, weight));
-  const auto plan = plan_im2col(g, ConvPass::Forward, input.element_size());
-  Tensor ws = workspace(plan.bytes);
+  Tensor ws = workspace(algo == Algorithm::Im2col ? plan_im2col(g, ConvPass::Forward, input.element_size()).bytes : 0);
   dispatch_float(input.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
-    conv2d_im2col_forward<T>(g, static_cast<const T*>(input.const_data_ptr()), strides4(input),
-                             static_cast<const T*>(weight.const_data_ptr()),
-                             bias ? static_cast<const T*>(bias->const_data_ptr()) : nullptr,
-                             static_cast<T*>(out.mutable_data_ptr()), strides4(out), ws.mutable_data_ptr());
+    const T* x = static_cast<const T*>(input.const_data_ptr());
+    const T* w = static_cast<const T*>(weight.const_data_ptr());
+    const T* b = bias ? static_cast<const T*>(bias->const_data_ptr()) : nullptr;
+    T* y = static_cast<T*>(out.mutable_data_ptr());
+    if (algo == Algorithm::Direct) depthwise_forward<T>(g, x, strides4(input), w, b, y, strides4(out));
+    else conv2d_im2col_forward<T>(g, x, strides4(input), w, b, y, strides4(out), ws.mutable_data_ptr());
   });
   return out;
 }

@@ -1,13 +1,13 @@
 // CPU adapter for torchconv::conv2d_grad_input (the adjoint of conv2d in its input; also conv_transpose2d).
 #include "cpu/adapter.h"
 #include "kernels/conv2d_im2col.h"
+#include "kernels/depthwise.h"
 
 namespace torchconv::cpu {
 
 Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t> input_size,
                          std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
                          int64_t groups, std::string padding_mode, std::string algorithm) {
-  check_algorithm(algorithm);
   check_4d(grad_output, "grad_output");
   check_4d(weight, "weight");
   check_len(input_size, 4, "input_size");
@@ -15,16 +15,17 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   const auto w_size = sizes4(weight);
   const ConvGeometry g = geometry(input_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
   check_output_size(grad_output, g);
+  const Algorithm algo = choose_algorithm(g, algorithm).algorithm;
   weight = torch::stable::contiguous(weight);
   Tensor grad_input = empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight));
-  const auto plan = plan_im2col(g, ConvPass::GradInput, weight.element_size());
-  Tensor ws = workspace(plan.bytes);
+  Tensor ws = workspace(algo == Algorithm::Im2col ? plan_im2col(g, ConvPass::GradInput, weight.element_size()).bytes : 0);
   dispatch_float(weight.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
-    conv2d_im2col_grad_input<T>(g, static_cast<const T*>(grad_output.const_data_ptr()), strides4(grad_output),
-                                static_cast<const T*>(weight.const_data_ptr()),
-                                static_cast<T*>(grad_input.mutable_data_ptr()), strides4(grad_input),
-                                ws.mutable_data_ptr());
+    const T* gy = static_cast<const T*>(grad_output.const_data_ptr());
+    const T* w = static_cast<const T*>(weight.const_data_ptr());
+    T* gx = static_cast<T*>(grad_input.mutable_data_ptr());
+    if (algo == Algorithm::Direct) depthwise_grad_input<T>(g, gy, strides4(grad_output), w, gx, strides4(grad_input));
+    else conv2d_im2col_grad_input<T>(g, gy, strides4(grad_output), w, gx, strides4(grad_input), ws.mutable_data_ptr());
   });
   return grad_input;
 }

@@ -1,13 +1,13 @@
 // CPU adapter for torchconv::conv2d_grad_weight (the adjoint of conv2d in its weight).
 #include "cpu/adapter.h"
 #include "kernels/conv2d_im2col.h"
+#include "kernels/depthwise.h"
 
 namespace torchconv::cpu {
 
 Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t> weight_size,
                           std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
                           int64_t groups, std::string padding_mode, std::string algorithm) {
-  check_algorithm(algorithm);
   check_4d(input, "input");
   check_4d(grad_output, "grad_output");
   check_len(weight_size, 4, "weight_size");
@@ -15,16 +15,18 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
   const auto in_size = sizes4(input);
   const ConvGeometry g = geometry(in_size.data(), weight_size.data(), stride, padding, dilation, groups, padding_mode);
   check_output_size(grad_output, g);
+  const Algorithm algo = choose_algorithm(g, algorithm).algorithm;
   // Always contiguous: the kernel accumulates W_g as (K/groups, C/groups*kh*kw) matrices.
   Tensor grad_weight = empty4({weight_size[0], weight_size[1], weight_size[2], weight_size[3]},
                               input.scalar_type(), MemoryFormat::Contiguous);
-  const auto plan = plan_im2col(g, ConvPass::GradWeight, input.element_size());
-  Tensor ws = workspace(plan.bytes);
+  Tensor ws = workspace(algo == Algorithm::Im2col ? plan_im2col(g, ConvPass::GradWeight, input.element_size()).bytes : 0);
   dispatch_float(input.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
-    conv2d_im2col_grad_weight<T>(g, static_cast<const T*>(input.const_data_ptr()), strides4(input),
-                                 static_cast<const T*>(grad_output.const_data_ptr()), strides4(grad_output),
-                                 static_cast<T*>(grad_weight.mutable_data_ptr()), ws.mutable_data_ptr());
+    const T* x = static_cast<const T*>(input.const_data_ptr());
+    const T* gy = static_cast<const T*>(grad_output.const_data_ptr());
+    T* gw = static_cast<T*>(grad_weight.mutable_data_ptr());
+    if (algo == Algorithm::Direct) depthwise_grad_weight<T>(g, x, strides4(input), gy, strides4(grad_output), gw);
+    else conv2d_im2col_grad_weight<T>(g, x, strides4(input), gy, strides4(grad_output), gw, ws.mutable_data_ptr());
   });
   return grad_weight;
 }

@@ -65,6 +65,14 @@ struct ConvGeometry {
   // Input row read by output row oh and kernel row i, after the padding map (-1: a zero).
   TC_HOST_DEVICE int64_t in_row(int64_t oh, int64_t i) const { return map_index(oh * sh - pad_t + i * dh, H, mode); }
   TC_HOST_DEVICE int64_t in_col(int64_t ow, int64_t j) const { return map_index(ow * sw - pad_l + j * dw, W, mode); }
+  // Output columns [lo, hi) whose tap j reads input column ow * sw + (j * dw - pad_l) inside [0, W), i.e. with no
+  // padding map: the part of a row a kernel can stream through with plain loads.
+  TC_HOST_DEVICE void interior_cols(int64_t j, int64_t& lo, int64_t& hi) const {
+    const int64_t off = j * dw - pad_l, last = W - 1 - off;  // need 0 <= ow * sw + off <= W - 1
+    hi = last < 0 ? 0 : (last / sw + 1 < OW ? last / sw + 1 : OW);
+    lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+    lo = lo < hi ? lo : hi;
+  }
 };
 
 // Strides of a 4-D tensor, in elements (any layout: contiguous, channels_last, sliced).

@@ -8,7 +8,7 @@ import torch
 from torch._prims_common import suggest_memory_format
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
-ALGORITHMS = ("auto", "im2col")
+ALGORITHMS = ("auto", "im2col", "direct")
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 _LIMIT = 1 << 62  # sizes above this are refused, as in C++ (where they are computed in 128 bits)
 
@@ -25,7 +25,11 @@ def dtype_name(dtype):
     return str(dtype).removeprefix("torch.")
 
 
-def check_algorithm(algorithm):
+def check_algorithm(algorithm, in_channels, groups):
+    """The checks of choose_algorithm (csrc/kernels/algorithm.h); which kernel auto picks does not matter here."""
+    if algorithm == "direct" and not (groups == in_channels and in_channels > 0):
+        _fail(f"algorithm 'direct' supports depthwise convolution only (groups == in_channels), got in_channels "
+              f"{in_channels} and groups {groups}")
     if algorithm not in ALGORITHMS:
         _fail(f"unknown algorithm '{algorithm}'; expected one of {', '.join(ALGORITHMS)}")
 

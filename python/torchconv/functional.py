@@ -2,9 +2,9 @@
 
 import torch
 
-from . import _ops  # noqa: F401  (registers fake kernels and autograd)
+from . import _C, _ops  # noqa: F401  (_ops registers fake kernels and autograd)
 
-__all__ = ["conv2d", "conv1d"]
+__all__ = ["conv2d", "conv1d", "explain"]
 
 
 def _pair(v, name):
@@ -18,7 +18,7 @@ def _pair(v, name):
     return v
 
 
-def _padding4(padding, weight, dilation, stride):
+def _padding4(padding, kernel_size, dilation, stride):
     """Padding as (left, right, top, bottom), from an int, (pad_h, pad_w), a 4-tuple, 'valid' or 'same'."""
     if isinstance(padding, str):
         if padding == "valid":
@@ -29,7 +29,7 @@ def _padding4(padding, weight, dilation, stride):
             raise ValueError(f"torchconv: padding='same' is not supported for strided convolutions, got stride "
                              f"{tuple(stride)}")
         # As torch: the total is split with the extra pixel (even kernels) on the right / bottom.
-        th, tw = dilation[0] * (weight.shape[2] - 1), dilation[1] * (weight.shape[3] - 1)
+        th, tw = dilation[0] * (kernel_size[0] - 1), dilation[1] * (kernel_size[1] - 1)
         return [tw // 2, tw - tw // 2, th // 2, th - th // 2]
     if isinstance(padding, int):
         return [padding] * 4
@@ -62,7 +62,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if unbatched:
         input = input.unsqueeze(0)
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
-    pad = _padding4(padding, weight, dilation, stride)
+    pad = _padding4(padding, weight.shape[2:], dilation, stride)
     out = torch.ops.torchconv.conv2d(input, weight, bias, stride, pad, dilation, groups, padding_mode, algorithm)
     return out.squeeze(0) if unbatched else out
 
@@ -97,3 +97,22 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     out = conv2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, _single(stride, "stride")), pad,
                  (1, _single(dilation, "dilation")), groups, padding_mode=padding_mode, algorithm=algorithm)
     return out.squeeze(-2)
+
+
+def explain(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
+            algorithm="auto"):
+    """Which kernel torchconv.conv2d runs for these shapes and arguments, and why.
+
+    Takes the arguments of conv2d, with shapes in place of tensors (4-D, or 3-D unbatched). Returns a dict with
+    'algorithm' ('im2col' or 'direct'), 'reason', and 'workspace_bytes' (float32 forward). Raises the error
+    conv2d would raise for an invalid geometry or an algorithm that cannot run it.
+    """
+    input_shape, weight_shape = list(input_shape), list(weight_shape)
+    if len(input_shape) == 3:
+        input_shape = [1] + input_shape
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    pad = _padding4(padding, weight_shape[2:], dilation, stride)
+    args = (input_shape, weight_shape, stride, pad, dilation, groups, padding_mode)
+    name, reason = _C.explain(*args, algorithm)
+    return {"algorithm": name, "reason": reason,
+            "workspace_bytes": _C.workspace_bytes("forward", *args, algorithm, 4)}
