@@ -7,6 +7,7 @@
 
 #include "kernels/algorithm.h"
 #include "kernels/conv2d_im2col.h"
+#include "kernels/cpu_capability.h"
 
 namespace py = pybind11;
 
@@ -52,8 +53,8 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "torchconv native library: loading it registers torch.ops.torchconv.*";
   m.attr("__version__") = TORCHCONV_VERSION;
   m.attr("cuda_compiled") = false;
-  // The kernels are built for the baseline x86-64 ISA; per-ISA builds and run-time dispatch come with the SIMD kernels.
-  m.attr("cpu_isa") = "default";
+  m.def("cpu_isa", [] { return std::string(torchconv::cpu_capability()); },
+        "The ISA whose copy of the SIMD kernels runs: avx512, avx2 or default (TORCHCONV_CPU_CAPABILITY overrides).");
   m.def("cpu_supports", [](const std::string& feature) {
     __builtin_cpu_init();
     if (feature == "avx2") return bool(__builtin_cpu_supports("avx2"));

@@ -1,15 +1,42 @@
+// Compiled once per ISA: TC_CPU_CAPABILITY names the inline namespace (cpu_default, cpu_avx2, cpu_avx512).
+// Everything but the exported table has internal linkage, and no std:: container or algorithm is used, so no
+// template instance built for a wider ISA can be shared with (and picked by the linker for) the baseline code.
 #include "kernels/depthwise.h"
 
-#include <vector>
+#include <cstdlib>
+#include <new>
 
 #include "kernels/runtime.h"
 
+#ifndef TC_CPU_CAPABILITY
+#error "compile depthwise.cpp with -DTC_CPU_CAPABILITY=cpu_<isa>"
+#endif
+
 namespace torchconv {
+inline namespace TC_CPU_CAPABILITY {
 namespace {
+
+// A heap array with internal linkage (see the top of the file for why not std::vector).
+template <typename T>
+struct Scratch {
+  T* p;
+  explicit Scratch(int64_t n) : p(static_cast<T*>(std::malloc(sizeof(T) * (n > 0 ? n : 1)))) {
+    if (!p) throw std::bad_alloc();
+  }
+  ~Scratch() { std::free(p); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T& operator[](int64_t i) const { return p[i]; }
+};
+
+template <typename T>
+inline void fill(T* p, int64_t n, T v) {
+  for (int64_t i = 0; i < n; ++i) p[i] = v;
+}
 
 // Per-tap interior ranges of the output columns (see ConvGeometry::interior_cols), computed once per call.
 struct Interior {
-  std::vector<int64_t> lo, hi;
+  Scratch<int64_t> lo, hi;
   explicit Interior(const ConvGeometry& g) : lo(g.kw), hi(g.kw) {
     for (int64_t j = 0; j < g.kw; ++j) g.interior_cols(j, lo[j], hi[j]);
   }
@@ -100,6 +127,23 @@ void grad_weight_row(const ConvGeometry& g, const Interior& in, const T* xp, Str
   }
 }
 
+// y[ow] = bias + sum over taps, for the output columns [lo, hi) of a row whose taps all lie inside the input.
+// KH x KW is unrolled, so the sum stays in a vector register across the taps (KH*KW loads and FMAs per output
+// vector, one store) instead of a load and a store of an accumulator row per tap.
+template <typename T, int SW, int KH, int KW>
+void forward_row_unrolled(const ConvGeometry& g, const T* const* xr, const T* wk, T b, int64_t lo, int64_t hi,
+                          T* __restrict yr) {
+  T wv[KH * KW];
+  for (int t = 0; t < KH * KW; ++t) wv[t] = wk[t];
+  const int64_t dw = g.dw, off = -g.pad_l;
+  for (int64_t ow = lo; ow < hi; ++ow) {
+    T a = b;
+    for (int i = 0; i < KH; ++i)
+      for (int j = 0; j < KW; ++j) a += wv[i * KW + j] * xr[i][ow * SW + j * dw + off];
+    yr[ow] = a;
+  }
+}
+
 // Picks the row kernel instantiation for this call's strides.
 template <template <typename, bool, int> class K, typename T, typename... A>
 void with_row_kernel(const ConvGeometry& g, bool contig, A&&... a) {
@@ -109,27 +153,54 @@ void with_row_kernel(const ConvGeometry& g, bool contig, A&&... a) {
   else K<T, false, 0>::run(g, a...);
 }
 
-template <typename T, bool Contig, int SW>
-struct Forward {
+// Forward over whole output planes. With KH, KW > 0 (3x3 and 5x5, unit column strides), rows whose taps all lie
+// inside the input take the unrolled kernel on their interior columns; every other output goes through the
+// general per-tap row accumulation, which handles any size, stride and padding mode.
+template <typename T, bool Contig, int SW, int KH, int KW>
+struct ForwardPlanes {
   static void run(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys) {
     const Interior in(g);
-    const int64_t mult = g.K / g.C;
+    const int64_t mult = g.K / g.C, taps = g.kh * g.kw;
+    // Interior columns for every tap at once: tap 0 starts last and tap kw-1 ends first.
+    const int64_t lo_all = in.lo[0], hi_all = in.hi[g.kw - 1] > lo_all ? in.hi[g.kw - 1] : lo_all;
     parallel_for(0, g.N * g.K, 1, [&](int64_t begin, int64_t end) {
-      std::vector<T> acc(g.OW);
+      Scratch<T> acc(g.OW);
       for (int64_t plane = begin; plane < end; ++plane) {
         const int64_t n = plane / g.K, k = plane % g.K;
         const T* xp = x + n * xs.n + (k / mult) * xs.c;
+        const T* wk = w + k * taps;
         const T b = bias ? bias[k] : T(0);
         for (int64_t oh = 0; oh < g.OH; ++oh) {
-          std::fill(acc.begin(), acc.end(), b);
-          forward_row<T, Contig, SW>(g, in, xp, xs, w + k * g.kh * g.kw, oh, acc.data());
           T* yr = y + n * ys.n + k * ys.c + oh * ys.h;
+          const int64_t ih0 = oh * g.sh - g.pad_t;
+          if constexpr (KH > 0) {
+            if (ih0 >= 0 && ih0 + (KH - 1) * g.dh < g.H && hi_all > lo_all) {
+              const T* xr[KH];
+              for (int i = 0; i < KH; ++i) xr[i] = xp + (ih0 + i * g.dh) * xs.h;
+              forward_row_unrolled<T, SW, KH, KW>(g, xr, wk, b, lo_all, hi_all, yr);
+              for_each_edge(lo_all, hi_all, g.OW, [&](int64_t ow) {  // the few columns that need the padding map
+                T a = b;
+                for (int i = 0; i < KH; ++i)
+                  for (int64_t j = 0; j < KW; ++j) {
+                    const int64_t iw = g.in_col(ow, j);
+                    if (iw >= 0) a += wk[i * KW + j] * xr[i][iw];
+                  }
+                yr[ow] = a;
+              });
+              continue;
+            }
+          }
+          fill(acc.p, g.OW, b);
+          forward_row<T, Contig, SW>(g, in, xp, xs, wk, oh, acc.p);
           for (int64_t ow = 0; ow < g.OW; ++ow) yr[ow * (Contig ? 1 : ys.w)] = acc[ow];
         }
       }
     });
   }
 };
+
+template <typename T, bool Contig, int SW>
+struct Forward : ForwardPlanes<T, Contig, SW, 0, 0> {};
 
 template <typename T, bool Contig, int SW>
 struct GradInput {
@@ -157,15 +228,15 @@ struct GradWeight {
     const Interior in(g);
     const int64_t mult = g.K / g.C, taps = g.kh * g.kw;
     parallel_for(0, g.K, 1, [&](int64_t begin, int64_t end) {
-      std::vector<T> lanes(taps * kLanes), edge(taps);
+      Scratch<T> lanes(taps * kLanes), edge(taps);
       for (int64_t k = begin; k < end; ++k) {
-        std::fill(lanes.begin(), lanes.end(), T(0));
-        std::fill(edge.begin(), edge.end(), T(0));
+        fill(lanes.p, taps * kLanes, T(0));
+        fill(edge.p, taps, T(0));
         for (int64_t n = 0; n < g.N; ++n)
           for (int64_t oh = 0; oh < g.OH; ++oh)
             grad_weight_row<T, Contig, SW>(g, in, x + n * xs.n + (k / mult) * xs.c, xs,
-                                           gy + n * gys.n + k * gys.c + oh * gys.h, gys.w, oh, lanes.data(),
-                                           edge.data());
+                                           gy + n * gys.n + k * gys.c + oh * gys.h, gys.w, oh, lanes.p,
+                                           edge.p);
         for (int64_t t = 0; t < taps; ++t) {
           T s = edge[t];
           for (int l = 0; l < kLanes; ++l) s += lanes[t * kLanes + l];
@@ -176,29 +247,35 @@ struct GradWeight {
   }
 };
 
-}  // namespace
-
 template <typename T>
-void depthwise_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys) {
-  with_row_kernel<Forward, T>(g, xs.w == 1 && ys.w == 1, x, xs, w, bias, y, ys);
+void forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys) {
+  const bool contig = xs.w == 1 && ys.w == 1;
+  // The fast paths the MobileNet/EfficientNet layers need: 3x3 and 5x5 at column stride 1 and 2.
+  const int64_t ksq = contig && g.kh == g.kw && (g.kh == 3 || g.kh == 5) ? g.kh : 0;
+  if (ksq == 3 && g.sw == 1) ForwardPlanes<T, true, 1, 3, 3>::run(g, x, xs, w, bias, y, ys);
+  else if (ksq == 3 && g.sw == 2) ForwardPlanes<T, true, 2, 3, 3>::run(g, x, xs, w, bias, y, ys);
+  else if (ksq == 5 && g.sw == 1) ForwardPlanes<T, true, 1, 5, 5>::run(g, x, xs, w, bias, y, ys);
+  else if (ksq == 5 && g.sw == 2) ForwardPlanes<T, true, 2, 5, 5>::run(g, x, xs, w, bias, y, ys);
+  else with_row_kernel<Forward, T>(g, contig, x, xs, w, bias, y, ys);
 }
 
 template <typename T>
-void depthwise_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs) {
+void grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs) {
   with_row_kernel<GradInput, T>(g, gys.w == 1 && gxs.w == 1, gy, gys, w, gx, gxs);
 }
 
 template <typename T>
-void depthwise_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
+void grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
   with_row_kernel<GradWeight, T>(g, xs.w == 1 && gys.w == 1, x, xs, gy, gys, gw);
 }
 
-#define TORCHCONV_INSTANTIATE(T)                                                                                  \
-  template void depthwise_forward<T>(const ConvGeometry&, const T*, Strides4, const T*, const T*, T*, Strides4); \
-  template void depthwise_grad_input<T>(const ConvGeometry&, const T*, Strides4, const T*, T*, Strides4);       \
-  template void depthwise_grad_weight<T>(const ConvGeometry&, const T*, Strides4, const T*, Strides4, T*);
-TORCHCONV_INSTANTIATE(float)
-TORCHCONV_INSTANTIATE(double)
-#undef TORCHCONV_INSTANTIATE
+}  // namespace
 
+extern const DepthwiseTable depthwise_table;
+const DepthwiseTable depthwise_table = {
+    {&forward<float>, &grad_input<float>, &grad_weight<float>},
+    {&forward<double>, &grad_input<double>, &grad_weight<double>},
+};
+
+}  // namespace TC_CPU_CAPABILITY
 }  // namespace torchconv

@@ -7,10 +7,12 @@
 #include <stdexcept>
 #include <string>
 
+// always_inline on the host: these helpers are compiled into the per-ISA kernel files too, and an out-of-line copy
+// built for AVX-512 must never be the one the linker keeps for the baseline code (one-definition rule).
 #if defined(__CUDACC__)
 #define TC_HOST_DEVICE __host__ __device__
 #else
-#define TC_HOST_DEVICE
+#define TC_HOST_DEVICE __attribute__((always_inline))
 #endif
 
 namespace torchconv {

@@ -20,7 +20,7 @@ def build_info():
     """Version, CPU ISA of the kernels, threads of torch's pool (which torchconv uses), and CUDA support."""
     return {
         "version": _C.__version__,
-        "cpu_isa": _C.cpu_isa,
+        "cpu_isa": _C.cpu_isa(),
         "cpu_supports": {f: _C.cpu_supports(f) for f in ("avx2", "avx512f")},
         "num_threads": _C.num_threads(),
         "cuda_compiled": _C.cuda_compiled,

@@ -1,0 +1,61 @@
+#include "kernels/cpu_capability.h"
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/depthwise.h"
+
+namespace torchconv {
+
+// One table per copy of depthwise.cpp; each copy defines its own in its inline namespace.
+namespace cpu_default { extern const DepthwiseTable depthwise_table; }
+namespace cpu_avx2 { extern const DepthwiseTable depthwise_table; }
+namespace cpu_avx512 { extern const DepthwiseTable depthwise_table; }
+
+namespace {
+
+bool supported(const std::string& isa) {
+  __builtin_cpu_init();
+  if (isa == "default") return true;
+  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // The AVX-512 copy is built with F, VL, BW and DQ (Skylake-X and later, Zen 4).
+  if (isa == "avx512")
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && supported("avx2");
+  return false;
+}
+
+std::string choose() {
+  if (const char* env = std::getenv("TORCHCONV_CPU_CAPABILITY")) {
+    const std::string isa = env;
+    if (isa != "default" && isa != "avx2" && isa != "avx512")
+      throw std::runtime_error("torchconv: TORCHCONV_CPU_CAPABILITY='" + isa +
+                               "' is not one of default, avx2, avx512");
+    if (!supported(isa))
+      throw std::runtime_error("torchconv: TORCHCONV_CPU_CAPABILITY='" + isa + "' is not supported by this CPU" +
+                               " (avx2: " + (supported("avx2") ? "yes" : "no") +
+                               ", avx512: " + (supported("avx512") ? "yes" : "no") + ")");
+    return isa;
+  }
+  return supported("avx512") ? "avx512" : supported("avx2") ? "avx2" : "default";
+}
+
+}  // namespace
+
+const char* cpu_capability() {
+  static const std::string isa = choose();  // a throw here is retried on the next call
+  return isa.c_str();
+}
+
+const DepthwiseTable& depthwise_kernels() {
+  static const DepthwiseTable* table = [] {
+    const std::string isa = cpu_capability();
+    return isa == "avx512" ? &cpu_avx512::depthwise_table
+           : isa == "avx2" ? &cpu_avx2::depthwise_table
+                           : &cpu_default::depthwise_table;
+  }();
+  return *table;
+}
+
+}  // namespace torchconv
