@@ -1,7 +1,7 @@
 """Benchmark-and-verify: times torchconv against torch on named layer suites, checks every output, prints a table.
 
     python bench/bench.py                      # the default suite, against torch default (oneDNN) and torch native
-    python bench/bench.py --suite resnet50 --batch 8 --baseline default
+    python bench/bench.py --suite mobilenetv2 --batch 8 --mode fwdbwd --threads 1 --baseline default
 
 torch and torchconv run in one process, in alternating blocks, and each time is the median over the blocks.
 torch native (torch.backends.mkldnn.enabled = False) is timed in a child process, so oneDNN's state cannot leak
@@ -56,6 +56,19 @@ SUITES["mobilenetv2"] = {
     "dw 3x3 960 @7": (960, 7, 7, 960, 3, 3, 1, (1, 1, 1, 1), 1, 960, "zeros"),
     "dw 5x5 240 @28 (effnet)": (240, 28, 28, 240, 5, 5, 1, (2, 2, 2, 2), 1, 240, "zeros"),
 }
+# ResNeXt-50 (32x4d) grouped 3x3 layers, g=32, and a RegNet-style g=8 one.
+SUITES["resnext"] = {
+    "g32 3x3 128 @56": (128, 56, 56, 128, 3, 3, 1, (1, 1, 1, 1), 1, 32, "zeros"),
+    "g32 3x3 256 @28": (256, 28, 28, 256, 3, 3, 1, (1, 1, 1, 1), 1, 32, "zeros"),
+    "g32 3x3 512 @14": (512, 14, 14, 512, 3, 3, 1, (1, 1, 1, 1), 1, 32, "zeros"),
+    "g8 3x3 224 @28 (regnet)": (224, 28, 28, 224, 3, 3, 1, (1, 1, 1, 1), 1, 8, "zeros"),
+}
+# 1-D, run as H = 1: audio-style dense layers, and depthwise k=4 over a long sequence.
+SUITES["conv1d"] = {
+    "c256 L16000 k3": (256, 1, 16000, 256, 1, 3, 1, (1, 1, 0, 0), 1, 1, "zeros"),
+    "c256 L16000 k9": (256, 1, 16000, 256, 1, 9, 1, (4, 4, 0, 0), 1, 1, "zeros"),
+    "dw c512 L16000 k4": (512, 1, 16000, 512, 1, 4, 1, (3, 0, 0, 0), 1, 512, "zeros"),
+}
 SUITES["default"] = {**SUITES["resnet50"], **SUITES["odd"]}
 TORCH_PAD = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
@@ -64,7 +77,7 @@ def pair(v):
     return tuple(v) if isinstance(v, tuple) else (v, v)
 
 
-def make_case(spec, batch, dtype=torch.float32):
+def make_case(spec, batch, dtype=torch.float32, backward=False):
     C, H, W, K, kh, kw, stride, pad, dil, groups, mode = spec
     g = torch.Generator().manual_seed(0)  # drawn in float64, so both dtypes get the same values
     x = torch.randn(batch, C, H, W, generator=g, dtype=torch.float64).to(dtype)
@@ -72,21 +85,35 @@ def make_case(spec, batch, dtype=torch.float32):
     b = torch.randn(K, generator=g, dtype=torch.float64).to(dtype)
     stride, dil = pair(stride), pair(dil)
 
-    def ours():
+    if backward:
+        x.requires_grad_(), w.requires_grad_(), b.requires_grad_()
+
+    def ours_forward():
         return torchconv.conv2d(x, w, b, stride, pad, dil, groups, padding_mode=mode)
 
-    def theirs():
+    def theirs_forward():
         # torch has no 4-sided padding or padding modes inside conv2d: symmetric zero padding goes in the conv,
         # anything else through F.pad (what nn.Conv2d does).
         if mode == "zeros" and pad[0] == pad[1] and pad[2] == pad[3]:
             return F.conv2d(x, w, b, stride, (pad[2], pad[0]), dil, groups)
         return F.conv2d(F.pad(x, pad, mode=TORCH_PAD.get(mode, "constant")), w, b, stride, 0, dil, groups)
 
-    return x, w, ours, theirs
+    if not backward:
+        return x, w, ours_forward, theirs_forward
+    gy = torch.randn(ours_forward().shape, generator=g, dtype=torch.float64).to(dtype)
+
+    def with_backward(f):
+        return lambda: torch.autograd.grad(f(), (x, w, b), gy)
+
+    return x, w, with_backward(ours_forward), with_backward(theirs_forward)
 
 
-def flops(x, y, w):
-    return 2.0 * y.numel() * w.shape[1] * w.shape[2] * w.shape[3]
+def flops(spec, batch, backward):
+    """Multiply-adds x 2 of the forward; forward + backward is three convolutions' worth."""
+    x, w, ours, _ = make_case(spec, batch)
+    with torch.no_grad():
+        y = ours()
+    return 2.0 * y.numel() * w.shape[1] * w.shape[2] * w.shape[3] * (3 if backward else 1)
 
 
 def workspace(spec, batch):
@@ -117,13 +144,14 @@ def verify(spec, batch):
     """Our float32 output against torch's float64 one, with the tolerance of the tests (scaled by the reduction)."""
     x, w, ours, _ = make_case(spec, batch)
     x64, w64, _, theirs64 = make_case(spec, batch, torch.float64)
-    y, ref = ours(), theirs64()
+    with torch.no_grad():
+        y, ref = ours(), theirs64()
     R = w.shape[1] * w.shape[2] * w.shape[3]
     err = (y.double() - ref).abs().max().item()
     return err, err <= 4e-7 * R + 1e-6 + 1e-5 * ref.abs().max().item()
 
 
-def run(suite, batch, baseline, progress=True):
+def run(suite, batch, baseline, backward=False, progress=True):
     if baseline == "native":
         torch.backends.mkldnn.enabled = False
     # oneDNN's depthwise runs ~10x slower in a process where no parallel ATen op has run yet; real models run them.
@@ -132,13 +160,13 @@ def run(suite, batch, baseline, progress=True):
     for i, (name, spec) in enumerate(SUITES[suite].items()):
         if progress:
             print(f"  [{baseline} {i + 1}/{len(SUITES[suite])}] {name}", file=sys.stderr, flush=True)
-        x, w, ours, theirs = make_case(spec, batch)
-        with torch.no_grad():
+        x, w, ours, theirs = make_case(spec, batch, backward=backward)
+        with torch.set_grad_enabled(backward):
             t_torch, t_ours = time_alternating([theirs, ours])
-            y = ours()
-            err, ok = verify(spec, batch)
+        err, ok = verify(spec, batch)
         rows.append(dict(layer=name, shape=f"{tuple(x.shape)} * {tuple(w.shape)}", torch_ms=t_torch * 1e3,
-                         torchconv_ms=t_ours * 1e3, ratio=t_torch / t_ours, gflops=flops(x, y, w) / t_ours / 1e9,
+                         torchconv_ms=t_ours * 1e3, ratio=t_torch / t_ours,
+                         gflops=flops(spec, batch, backward) / t_ours / 1e9,
                          workspace_bytes=workspace(spec, batch), max_err=err, ok=ok))
     return rows
 
@@ -161,30 +189,40 @@ def main():
     p.add_argument("--suite", default="default", choices=sorted(SUITES))
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--baseline", default="both", choices=["default", "native", "both"])
+    p.add_argument("--mode", default="forward", choices=["forward", "fwdbwd"],
+                   help="time the forward alone, or forward + backward (grad of input, weight and bias)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for both sides")
     p.add_argument("--json", default=None, help="write the rows to this JSON file")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
 
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    backward = a.mode == "fwdbwd"
     if a.child:  # one baseline, rows as JSON on stdout
-        print(json.dumps(run(a.suite, a.batch, a.baseline)))
+        print(json.dumps(run(a.suite, a.batch, a.baseline, backward)))
         return 0
     info = torchconv.build_info()
     print(f"torchconv {info['version']} (kernels: {info['cpu_isa']}), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, batch {a.batch}, float32, forward")
+          f"{torch.get_num_threads()} threads, suite {a.suite}, batch {a.batch}, float32, "
+          f"{'forward + backward' if backward else 'forward'}")
     results = {}
     for baseline in (["default", "native"] if a.baseline == "both" else [a.baseline]):
         if baseline == "default":
-            results[baseline] = run(a.suite, a.batch, baseline)
+            results[baseline] = run(a.suite, a.batch, baseline, backward)
         else:
             out = subprocess.run([sys.executable, __file__, "--child", "--suite", a.suite, "--batch", str(a.batch),
-                                  "--baseline", baseline], check=True, stdout=subprocess.PIPE, text=True)
+                                  "--baseline", baseline, "--mode", a.mode,
+                                  "--threads", str(torch.get_num_threads())],
+                                 check=True, stdout=subprocess.PIPE, text=True)
             results[baseline] = json.loads(out.stdout)
         name = "torch default (oneDNN)" if baseline == "default" else "torch native (mkldnn disabled)"
         print_table(results[baseline], f"against {name}")
     if a.json:
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as f:
-            json.dump(dict(build=info, torch=torch.__version__, batch=a.batch, results=results), f, indent=1)
+            json.dump(dict(build=info, torch=torch.__version__, suite=a.suite, batch=a.batch, mode=a.mode,
+                       threads=torch.get_num_threads(), results=results), f, indent=1)
     bad = [r["layer"] for rows in results.values() for r in rows if not r["ok"]]
     if bad:
         print(f"\nMISMATCH against torch: {', '.join(bad)}")
