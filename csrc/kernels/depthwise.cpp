@@ -34,12 +34,21 @@ inline void fill(T* p, int64_t n, T v) {
   for (int64_t i = 0; i < n; ++i) p[i] = v;
 }
 
-// Per-tap interior ranges of the output columns (see ConvGeometry::interior_cols), computed once per call.
+// Per call: each tap's interior range of output columns (see ConvGeometry::interior_cols), and the padding map of
+// rows and columns as tables (kh*OH + kw*OW indices, a few KB at most), so edges cost a load, not a switch.
 struct Interior {
-  Scratch<int64_t> lo, hi;
-  explicit Interior(const ConvGeometry& g) : lo(g.kw), hi(g.kw) {
+  Scratch<int64_t> lo, hi, rows, cols;
+  const ConvGeometry& g;
+  explicit Interior(const ConvGeometry& geom)
+      : lo(geom.kw), hi(geom.kw), rows(geom.kh * geom.OH), cols(geom.kw * geom.OW), g(geom) {
     for (int64_t j = 0; j < g.kw; ++j) g.interior_cols(j, lo[j], hi[j]);
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t oh = 0; oh < g.OH; ++oh) rows[i * g.OH + oh] = g.in_row(oh, i);
+    for (int64_t j = 0; j < g.kw; ++j)
+      for (int64_t ow = 0; ow < g.OW; ++ow) cols[j * g.OW + ow] = g.in_col(ow, j);
   }
+  int64_t row(int64_t i, int64_t oh) const { return rows[i * g.OH + oh]; }  // g.in_row(oh, i)
+  int64_t col(int64_t j, int64_t ow) const { return cols[j * g.OW + ow]; }  // g.in_col(ow, j)
 };
 
 // Calls f(ow) for the output columns outside the interior [lo, hi): the few that need the padding map.
@@ -58,7 +67,7 @@ void forward_row(const ConvGeometry& g, const Interior& in, const T* xp, Strides
                  T* acc) {
   const int64_t sw = SW ? SW : g.sw, xw = Contig ? 1 : xs.w;
   for (int64_t i = 0; i < g.kh; ++i) {
-    const int64_t ih = g.in_row(oh, i);
+    const int64_t ih = in.row(i, oh);
     if (ih < 0) continue;
     const T* xr = xp + ih * xs.h;
     for (int64_t j = 0; j < g.kw; ++j) {
@@ -67,7 +76,7 @@ void forward_row(const ConvGeometry& g, const Interior& in, const T* xp, Strides
       const T* s = xr + (j * g.dw - g.pad_l) * xw;  // s[ow * sw * xw] is the tap's input for interior ow
       for (int64_t ow = lo; ow < hi; ++ow) acc[ow] += wv * s[ow * sw * xw];
       for_each_edge(lo, hi, g.OW, [&](int64_t ow) {
-        const int64_t iw = g.in_col(ow, j);
+        const int64_t iw = in.col(j, ow);
         if (iw >= 0) acc[ow] += wv * xr[iw * xw];
       });
     }
@@ -80,7 +89,7 @@ void grad_input_row(const ConvGeometry& g, const Interior& in, const T* gyr, int
                     T* gxp, Strides4 gxs) {
   const int64_t sw = SW ? SW : g.sw, xw = Contig ? 1 : gxs.w, yw = Contig ? 1 : gyw;
   for (int64_t i = 0; i < g.kh; ++i) {
-    const int64_t ih = g.in_row(oh, i);
+    const int64_t ih = in.row(i, oh);
     if (ih < 0) continue;
     T* xr = gxp + ih * gxs.h;
     for (int64_t j = 0; j < g.kw; ++j) {
@@ -89,7 +98,7 @@ void grad_input_row(const ConvGeometry& g, const Interior& in, const T* gyr, int
       T* d = xr + (j * g.dw - g.pad_l) * xw;
       for (int64_t ow = lo; ow < hi; ++ow) d[ow * sw * xw] += wv * gyr[ow * yw];
       for_each_edge(lo, hi, g.OW, [&](int64_t ow) {
-        const int64_t iw = g.in_col(ow, j);
+        const int64_t iw = in.col(j, ow);
         if (iw >= 0) xr[iw * xw] += wv * gyr[ow * yw];
       });
     }
@@ -106,7 +115,7 @@ void grad_weight_row(const ConvGeometry& g, const Interior& in, const T* xp, Str
                      int64_t oh, T* lanes, T* edge) {
   const int64_t sw = SW ? SW : g.sw, xw = Contig ? 1 : xs.w, yw = Contig ? 1 : gyw;
   for (int64_t i = 0; i < g.kh; ++i) {
-    const int64_t ih = g.in_row(oh, i);
+    const int64_t ih = in.row(i, oh);
     if (ih < 0) continue;
     const T* xr = xp + ih * xs.h;
     for (int64_t j = 0; j < g.kw; ++j) {
@@ -119,7 +128,7 @@ void grad_weight_row(const ConvGeometry& g, const Interior& in, const T* xp, Str
       for (int l = 0; ow < hi; ++ow, ++l) L[l] += gyr[ow * yw] * s[ow * sw * xw];
       T e = 0;
       for_each_edge(lo, hi, g.OW, [&](int64_t o) {
-        const int64_t iw = g.in_col(o, j);
+        const int64_t iw = in.col(j, o);
         if (iw >= 0) e += gyr[o * yw] * xr[iw * xw];
       });
       edge[t] += e;
@@ -138,9 +147,28 @@ void forward_row_unrolled(const ConvGeometry& g, const T* const* xr, const T* wk
   const int64_t dw = g.dw, off = -g.pad_l;
   for (int64_t ow = lo; ow < hi; ++ow) {
     T a = b;
+#pragma GCC unroll 8
     for (int i = 0; i < KH; ++i)
+#pragma GCC unroll 8
       for (int j = 0; j < KW; ++j) a += wv[i * KW + j] * xr[i][ow * SW + j * dw + off];
     yr[ow] = a;
+  }
+}
+
+// The same sum over a flat run [p0, p1) of a plane, for stride 1 with OW == W: then output p reads input
+// p + off[t] for tap t, across row ends too, so one vector loop covers all the interior rows at once (on 7x7 and
+// 14x14 planes a row alone is shorter than an AVX-512 vector). Outputs whose taps wrap across a row end are wrong
+// here and are recomputed by the caller through the padding map.
+template <typename T, int KH, int KW>
+void forward_flat(const T* xp, const int64_t* off, const T* wk, T b, int64_t p0, int64_t p1, T* __restrict yp) {
+  T wv[KH * KW];
+  int64_t o[KH * KW];
+  for (int t = 0; t < KH * KW; ++t) wv[t] = wk[t], o[t] = off[t];
+  for (int64_t p = p0; p < p1; ++p) {
+    T a = b;
+#pragma GCC unroll 32  // fully: GCC stops at 16 on its own, and a loop left inside blocks vectorizing over p
+    for (int t = 0; t < KH * KW; ++t) a += wv[t] * xp[p + o[t]];
+    yp[p] = a;
   }
 }
 
@@ -163,6 +191,15 @@ struct ForwardPlanes {
     const int64_t mult = g.K / g.C, taps = g.kh * g.kw;
     // Interior columns for every tap at once: tap 0 starts last and tap kw-1 ends first.
     const int64_t lo_all = in.lo[0], hi_all = in.hi[g.kw - 1] > lo_all ? in.hi[g.kw - 1] : lo_all;
+    // Rows [r0, r1) have every row tap inside the input; with stride 1, OW == W and dense planes they are done flat.
+    int64_t r0 = 0, r1 = 0;
+    while (r0 < g.OH && r0 * g.sh - g.pad_t < 0) ++r0;
+    for (r1 = r0; r1 < g.OH && r1 * g.sh - g.pad_t + (g.kh - 1) * g.dh < g.H;) ++r1;
+    const bool flat = KH > 0 && SW == 1 && g.sh == 1 && g.OW == g.W && xs.h == g.W && ys.h == g.OW && r1 > r0 &&
+                      hi_all > lo_all;
+    int64_t off[KH > 0 ? KH * KW : 1];
+    for (int i = 0; i < KH; ++i)
+      for (int j = 0; j < KW; ++j) off[i * KW + j] = (i * g.dh - g.pad_t) * g.W + j * g.dw - g.pad_l;
     parallel_for(0, g.N * g.K, 1, [&](int64_t begin, int64_t end) {
       Scratch<T> acc(g.OW);
       for (int64_t plane = begin; plane < end; ++plane) {
@@ -170,19 +207,22 @@ struct ForwardPlanes {
         const T* xp = x + n * xs.n + (k / mult) * xs.c;
         const T* wk = w + k * taps;
         const T b = bias ? bias[k] : T(0);
+        if constexpr (KH > 0)
+          if (flat) forward_flat<T, KH, KW>(xp, off, wk, b, r0 * g.OW + lo_all, (r1 - 1) * g.OW + hi_all,
+                                            y + n * ys.n + k * ys.c);
         for (int64_t oh = 0; oh < g.OH; ++oh) {
           T* yr = y + n * ys.n + k * ys.c + oh * ys.h;
           const int64_t ih0 = oh * g.sh - g.pad_t;
           if constexpr (KH > 0) {
-            if (ih0 >= 0 && ih0 + (KH - 1) * g.dh < g.H && hi_all > lo_all) {
+            if (oh >= r0 && oh < r1 && hi_all > lo_all) {
               const T* xr[KH];
               for (int i = 0; i < KH; ++i) xr[i] = xp + (ih0 + i * g.dh) * xs.h;
-              forward_row_unrolled<T, SW, KH, KW>(g, xr, wk, b, lo_all, hi_all, yr);
+              if (!flat) forward_row_unrolled<T, SW, KH, KW>(g, xr, wk, b, lo_all, hi_all, yr);
               for_each_edge(lo_all, hi_all, g.OW, [&](int64_t ow) {  // the few columns that need the padding map
                 T a = b;
                 for (int i = 0; i < KH; ++i)
                   for (int64_t j = 0; j < KW; ++j) {
-                    const int64_t iw = g.in_col(ow, j);
+                    const int64_t iw = in.col(j, ow);
                     if (iw >= 0) a += wk[i * KW + j] * xr[i][iw];
                   }
                 yr[ow] = a;
