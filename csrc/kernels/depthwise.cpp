@@ -109,31 +109,33 @@ void grad_input_row(const ConvGeometry& g, const Interior& in, const T* gyr, int
 // the same bits on every run and every ISA width that uses the same lane count.
 constexpr int kLanes = 16;
 
-// lanes[(i, j), l] and edge[(i, j)] accumulate gy[oh, ow] * x[ih(oh, i), iw(ow, j)] over one output row.
+// gw[k, i, j] = sum over n, oh, ow of gy[n, k, oh, ow] * x[n, c, ih(oh, i), iw(ow, j)], one tap at a time so the
+// kLanes partial sums stay in registers across all rows and images.
 template <typename T, bool Contig, int SW>
-void grad_weight_row(const ConvGeometry& g, const Interior& in, const T* xp, Strides4 xs, const T* gyr, int64_t gyw,
-                     int64_t oh, T* lanes, T* edge) {
-  const int64_t sw = SW ? SW : g.sw, xw = Contig ? 1 : xs.w, yw = Contig ? 1 : gyw;
-  for (int64_t i = 0; i < g.kh; ++i) {
-    const int64_t ih = in.row(i, oh);
-    if (ih < 0) continue;
-    const T* xr = xp + ih * xs.h;
-    for (int64_t j = 0; j < g.kw; ++j) {
-      const int64_t t = i * g.kw + j, lo = in.lo[j], hi = in.hi[j];
-      const T* s = xr + (j * g.dw - g.pad_l) * xw;
-      T* L = lanes + t * kLanes;
+T grad_weight_tap(const ConvGeometry& g, const Interior& in, const T* x, Strides4 xs, const T* gy, Strides4 gys,
+                  int64_t c, int64_t k, int64_t i, int64_t j) {
+  const int64_t sw = SW ? SW : g.sw, xw = Contig ? 1 : xs.w, yw = Contig ? 1 : gys.w;
+  const int64_t lo = in.lo[j], hi = in.hi[j], off = j * g.dw - g.pad_l;
+  T lanes[kLanes] = {};
+  T edge = 0;
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const int64_t ih = in.row(i, oh);
+      if (ih < 0) continue;
+      const T* xr = x + n * xs.n + c * xs.c + ih * xs.h;
+      const T* s = xr + off * xw;  // s[ow * sw * xw] is the tap's input for interior ow
+      const T* gr = gy + n * gys.n + k * gys.c + oh * gys.h;
       int64_t ow = lo;
       for (; ow + kLanes <= hi; ow += kLanes)
-        for (int l = 0; l < kLanes; ++l) L[l] += gyr[(ow + l) * yw] * s[(ow + l) * sw * xw];
-      for (int l = 0; ow < hi; ++ow, ++l) L[l] += gyr[ow * yw] * s[ow * sw * xw];
-      T e = 0;
+        for (int l = 0; l < kLanes; ++l) lanes[l] += gr[(ow + l) * yw] * s[(ow + l) * sw * xw];
+      for (int l = 0; ow < hi; ++ow, ++l) lanes[l] += gr[ow * yw] * s[ow * sw * xw];
       for_each_edge(lo, hi, g.OW, [&](int64_t o) {
         const int64_t iw = in.col(j, o);
-        if (iw >= 0) e += gyr[o * yw] * xr[iw * xw];
+        if (iw >= 0) edge += gr[o * yw] * xr[iw * xw];
       });
-      edge[t] += e;
     }
-  }
+  for (int l = 0; l < kLanes; ++l) edge += lanes[l];
+  return edge;
 }
 
 // y[ow] = bias + sum over taps, for the output columns [lo, hi) of a row whose taps all lie inside the input.
@@ -266,23 +268,13 @@ template <typename T, bool Contig, int SW>
 struct GradWeight {
   static void run(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
     const Interior in(g);
-    const int64_t mult = g.K / g.C, taps = g.kh * g.kw;
+    const int64_t mult = g.K / g.C;
+    // A thread owns whole output channels: each weight is summed by one thread in one order.
     parallel_for(0, g.K, 1, [&](int64_t begin, int64_t end) {
-      Scratch<T> lanes(taps * kLanes), edge(taps);
-      for (int64_t k = begin; k < end; ++k) {
-        fill(lanes.p, taps * kLanes, T(0));
-        fill(edge.p, taps, T(0));
-        for (int64_t n = 0; n < g.N; ++n)
-          for (int64_t oh = 0; oh < g.OH; ++oh)
-            grad_weight_row<T, Contig, SW>(g, in, x + n * xs.n + (k / mult) * xs.c, xs,
-                                           gy + n * gys.n + k * gys.c + oh * gys.h, gys.w, oh, lanes.p,
-                                           edge.p);
-        for (int64_t t = 0; t < taps; ++t) {
-          T s = edge[t];
-          for (int l = 0; l < kLanes; ++l) s += lanes[t * kLanes + l];
-          gw[k * taps + t] = s;
-        }
-      }
+      for (int64_t k = begin; k < end; ++k)
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j)
+            gw[(k * g.kh + i) * g.kw + j] = grad_weight_tap<T, Contig, SW>(g, in, x, xs, gy, gys, k / mult, k, i, j);
     });
   }
 };
