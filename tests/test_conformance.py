@@ -234,3 +234,15 @@ def test_depthwise_every_algorithm(algorithm, mode, kernel, stride):
     for layout in ("contiguous", "channels_last", "sliced"):
         check_case(dict(c, layout=layout), torch.float64)
     check_case(c, torch.float32)
+
+
+@pytest.mark.parametrize("kernel,dilation,pad4", [((3, 3), (1, 1), [1, 1, 1, 1]), ((5, 5), (1, 1), [2, 2, 2, 2]),
+                                                  ((3, 2), (2, 1), [0, 1, 4, 0]), ((1, 4), (1, 3), [9, 0, 0, 0])])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_depthwise_stride1_grad_input(kernel, dilation, pad4, layout):
+    """Zero padding, unit stride, multiplier 1: grad_input runs as a forward pass with the flipped kernel."""
+    c = dict(algorithm="direct", N=2, C=6, K=6, H=9, W=11, kh=kernel[0], kw=kernel[1], stride=(1, 1),
+             dilation=dilation, pad4=pad4, groups=6, mode="zeros", bias=False, layout=layout,
+             weight_layout="contiguous")
+    check_case(c, torch.float64)
+    check_case(c, torch.float32)

@@ -293,6 +293,22 @@ void forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T
 
 template <typename T>
 void grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs) {
+  const int64_t ekh = (g.kh - 1) * g.dh, ekw = (g.kw - 1) * g.dw;
+  if (g.mode == PadMode::Zeros && g.sh == 1 && g.sw == 1 && g.K == g.C && g.pad_t <= ekh && g.pad_b <= ekh &&
+      g.pad_l <= ekw && g.pad_r <= ekw) {
+    // With zero padding, unit stride and one output per channel, the adjoint is itself a depthwise convolution:
+    // gy correlated with the flipped kernel, padded by (extent - 1 - pad). The gather form keeps each sum in a
+    // register, where the scatter below reads and writes gx once per tap.
+    ConvGeometry t = g;
+    t.H = g.OH, t.W = g.OW, t.OH = g.H, t.OW = g.W;
+    t.pad_t = ekh - g.pad_t, t.pad_b = ekh - g.pad_b, t.pad_l = ekw - g.pad_l, t.pad_r = ekw - g.pad_r;
+    const int64_t taps = g.kh * g.kw;
+    Scratch<T> flipped(g.K * taps);
+    for (int64_t k = 0; k < g.K; ++k)
+      for (int64_t q = 0; q < taps; ++q) flipped[k * taps + q] = w[k * taps + taps - 1 - q];
+    forward<T>(t, gy, gys, flipped.p, nullptr, gx, gxs);
+    return;
+  }
   with_row_kernel<GradInput, T>(g, gys.w == 1 && gxs.w == 1, gy, gys, w, gx, gxs);
 }
 
