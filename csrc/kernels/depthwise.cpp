@@ -106,7 +106,7 @@ void grad_input_row(const ConvGeometry& g, const Interior& in, const T* gyr, int
 }
 
 // Lanes of independent partial sums: the reduction vectorizes without reassociating anything, so the result is
-// the same bits on every run and every ISA width that uses the same lane count.
+// the same bits on every run and for any thread count (ISAs differ: only AVX2 and AVX-512 contract to FMA).
 constexpr int kLanes = 16;
 
 // gw[k, i, j] = sum over n, oh, ow of gy[n, k, oh, ow] * x[n, c, ih(oh, i), iw(ow, j)], one tap at a time so the
