@@ -6,7 +6,6 @@
 #include <torch/csrc/stable/ops.h>
 
 #include "kernels/algorithm.h"
-#include "kernels/conv2d_im2col.h"
 #include "kernels/cpu_capability.h"
 
 namespace py = pybind11;
@@ -39,12 +38,11 @@ int64_t workspace_bytes(const std::string& pass, const Sizes& input_size, const 
                         const std::string& padding_mode, const std::string& algorithm, int64_t elem_size) {
   using namespace torchconv;
   const auto g = geometry(input_size, weight_size, stride, padding, dilation, groups, padding_mode);
-  if (choose_algorithm(g, algorithm).algorithm == Algorithm::Direct) return 0;
   const ConvPass p = pass == "forward"       ? ConvPass::Forward
                      : pass == "grad_input"  ? ConvPass::GradInput
                      : pass == "grad_weight" ? ConvPass::GradWeight
                                              : throw std::invalid_argument("unknown pass '" + pass + "'");
-  return plan_im2col(g, p, static_cast<size_t>(elem_size)).bytes;
+  return torchconv::workspace_bytes(g, choose_algorithm(g, algorithm).algorithm, p, static_cast<size_t>(elem_size));
 }
 
 }  // namespace

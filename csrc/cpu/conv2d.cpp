@@ -1,7 +1,5 @@
 // CPU adapter for torchconv::conv2d: checks, allocation, dtype dispatch, then the torch-free kernel.
 #include "cpu/adapter.h"
-#include "kernels/conv2d_im2col.h"
-#include "kernels/depthwise.h"
 
 namespace torchconv::cpu {
 
@@ -22,7 +20,7 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
   }
   weight = torch::stable::contiguous(weight);  // the GEMM reads W as a (K, C/groups*kh*kw) matrix
   Tensor out = empty4({g.N, g.K, g.OH, g.OW}, input.scalar_type(), output_format(input, weight));
-  Tensor ws = workspace(algo == Algorithm::Im2col ? plan_im2col(g, ConvPass::Forward, input.element_size()).bytes : 0);
+  Tensor ws = workspace(workspace_bytes(g, algo, ConvPass::Forward, input.element_size()));
   dispatch_float(input.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = static_cast<const T*>(input.const_data_ptr());

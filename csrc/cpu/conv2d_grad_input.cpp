@@ -1,7 +1,5 @@
 // CPU adapter for torchconv::conv2d_grad_input (the adjoint of conv2d in its input; also conv_transpose2d).
 #include "cpu/adapter.h"
-#include "kernels/conv2d_im2col.h"
-#include "kernels/depthwise.h"
 
 namespace torchconv::cpu {
 
@@ -18,7 +16,7 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   const Algorithm algo = choose_algorithm(g, algorithm).algorithm;
   weight = torch::stable::contiguous(weight);
   Tensor grad_input = empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight));
-  Tensor ws = workspace(algo == Algorithm::Im2col ? plan_im2col(g, ConvPass::GradInput, weight.element_size()).bytes : 0);
+  Tensor ws = workspace(workspace_bytes(g, algo, ConvPass::GradInput, weight.element_size()));
   dispatch_float(weight.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* gy = static_cast<const T*>(grad_output.const_data_ptr());

@@ -1,7 +1,5 @@
 // CPU adapter for torchconv::conv2d_grad_weight (the adjoint of conv2d in its weight).
 #include "cpu/adapter.h"
-#include "kernels/conv2d_im2col.h"
-#include "kernels/depthwise.h"
 
 namespace torchconv::cpu {
 
@@ -19,7 +17,7 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
   // Always contiguous: the kernel accumulates W_g as (K/groups, C/groups*kh*kw) matrices.
   Tensor grad_weight = empty4({weight_size[0], weight_size[1], weight_size[2], weight_size[3]},
                               input.scalar_type(), MemoryFormat::Contiguous);
-  Tensor ws = workspace(algo == Algorithm::Im2col ? plan_im2col(g, ConvPass::GradWeight, input.element_size()).bytes : 0);
+  Tensor ws = workspace(workspace_bytes(g, algo, ConvPass::GradWeight, input.element_size()));
   dispatch_float(input.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = static_cast<const T*>(input.const_data_ptr());

@@ -24,7 +24,9 @@ inline void for_each_row_run(const ConvGeometry& g, int64_t p0, int64_t P, const
 
 // Aim for chunks of about this many elements per task, so small tiles are not split into slivers.
 constexpr int64_t kGrainElems = 16384;
-inline int64_t grain_for(int64_t per_item) { return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, per_item)); }
+inline int64_t grain_for(int64_t per_item) {
+  return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, per_item));
+}
 
 }  // namespace
 
