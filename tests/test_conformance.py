@@ -33,9 +33,8 @@ def conv_cases(draw, modes=("zeros",)):
         H, W = max(H, max(pad4[2:]) + 1), max(W, max(pad4[:2]) + 1)
     if mode == "circular":
         H, W = max(H, max(pad4[2:])), max(W, max(pad4[:2]))
-    algorithms = ["auto", "im2col"] + (["direct"] if groups_kind == "C" else [])
     return dict(
-        algorithm=draw(st.sampled_from(algorithms)), N=draw(st.sampled_from([0, 1, 3, 5])), C=cg * groups, K=kg * groups, H=H, W=W, kh=kh, kw=kw,
+        algorithm=draw(st.sampled_from(["auto", "im2col", "direct"])), N=draw(st.sampled_from([0, 1, 3, 5])), C=cg * groups, K=kg * groups, H=H, W=W, kh=kh, kw=kw,
         stride=stride, dilation=dilation, pad4=pad4, groups=groups, mode=mode,
         bias=draw(st.booleans()), layout=draw(st.sampled_from(["contiguous", "channels_last", "sliced"])),
         weight_layout=draw(st.sampled_from(["contiguous", "channels_last"])),
@@ -226,11 +225,13 @@ def test_tiles_span_images(N):
 @pytest.mark.parametrize("algorithm", ["im2col", "direct"])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kernel,stride", [((3, 3), 1), ((3, 3), 2), ((5, 5), 1), ((5, 5), 2), ((2, 7), (1, 3))])
-def test_depthwise_every_algorithm(algorithm, mode, kernel, stride):
-    """Depthwise with a channel multiplier of 2, each explicit algorithm, forward and both gradients."""
-    c = dict(algorithm=algorithm, N=3, C=4, K=8, H=13, W=17, kh=kernel[0], kw=kernel[1],
+@pytest.mark.parametrize("C,K,groups", [(4, 8, 4), (6, 10, 2)], ids=["depthwise-x2", "grouped-3to5"])
+def test_grouped_every_algorithm(algorithm, mode, kernel, stride, C, K, groups):
+    """Depthwise with a channel multiplier of 2, and 2 groups of 3 -> 5 channels: each explicit algorithm, forward
+    and both gradients, rows wider than a vector (W=37) so the direct kernel's tiles and row ends both run."""
+    c = dict(algorithm=algorithm, N=3, C=C, K=K, H=13, W=37, kh=kernel[0], kw=kernel[1],
              stride=stride if isinstance(stride, tuple) else (stride, stride), dilation=(1, 2), pad4=[2, 1, 1, 2],
-             groups=4, mode=mode, bias=True, layout="contiguous", weight_layout="contiguous")
+             groups=groups, mode=mode, bias=True, layout="contiguous", weight_layout="contiguous")
     for layout in ("contiguous", "channels_last", "sliced"):
         check_case(dict(c, layout=layout), torch.float64)
     check_case(c, torch.float32)
@@ -239,10 +240,12 @@ def test_depthwise_every_algorithm(algorithm, mode, kernel, stride):
 @pytest.mark.parametrize("kernel,dilation,pad4", [((3, 3), (1, 1), [1, 1, 1, 1]), ((5, 5), (1, 1), [2, 2, 2, 2]),
                                                   ((3, 2), (2, 1), [0, 1, 4, 0]), ((1, 4), (1, 3), [9, 0, 0, 0])])
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
-def test_depthwise_stride1_grad_input(kernel, dilation, pad4, layout):
-    """Zero padding, unit stride, multiplier 1: grad_input runs as a forward pass with the flipped kernel."""
-    c = dict(algorithm="direct", N=2, C=6, K=6, H=9, W=11, kh=kernel[0], kw=kernel[1], stride=(1, 1),
-             dilation=dilation, pad4=pad4, groups=6, mode="zeros", bias=False, layout=layout,
+@pytest.mark.parametrize("C,K,groups", [(6, 6, 6), (6, 4, 2)])
+def test_direct_stride1_grad_input(kernel, dilation, pad4, layout, C, K, groups):
+    """Zero padding, unit stride: grad_input runs as a forward pass with the kernel flipped and transposed within
+    each group."""
+    c = dict(algorithm="direct", N=2, C=C, K=K, H=9, W=11, kh=kernel[0], kw=kernel[1], stride=(1, 1),
+             dilation=dilation, pad4=pad4, groups=groups, mode="zeros", bias=False, layout=layout,
              weight_layout="contiguous")
     check_case(c, torch.float64)
     check_case(c, torch.float32)

@@ -39,9 +39,6 @@ CASES = [
      r"spans \(11, 3\), larger than the padded input \(8, 8\)"),
     ("padding mode", base(mode="mirror"), r"unknown padding_mode 'mirror'; expected one of zeros, reflect"),
     ("algorithm", base(algorithm="winograd"), r"unknown algorithm 'winograd'; expected one of auto, im2col, direct"),
-    ("direct on grouped", base(algorithm="direct"),
-     r"algorithm 'direct' supports depthwise convolution only \(groups == in_channels\), got in_channels 4 and "
-     r"groups 2"),
     ("bias size", base(b=(5,)), r"expected bias of size \(6\), one per output channel, got a 1-D bias with 5"),
     ("bias rank", base(b=(6, 1)), r"expected bias of size \(6\), one per output channel, got a 2-D bias"),
     ("dtype mismatch", base(wdtype=torch.float32), r"weight has dtype float32 but input has dtype float64"),

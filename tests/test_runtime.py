@@ -20,8 +20,8 @@ def test_only_torchs_libgomp_is_loaded():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("groups", [2, 24])  # im2col and the direct depthwise kernel
-def test_one_and_two_threads_agree(threads, dtype, groups):
+@pytest.mark.parametrize("groups,algorithm", [(1, "auto"), (2, "im2col"), (2, "direct"), (24, "auto")])
+def test_one_and_two_threads_agree(threads, dtype, groups, algorithm):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(5, 24, 19, 17, generator=g, dtype=dtype, requires_grad=True)
     w = torch.randn(48, 24 // groups, 3, 2, generator=g, dtype=dtype, requires_grad=True)
@@ -30,7 +30,7 @@ def test_one_and_two_threads_agree(threads, dtype, groups):
     for n in (1, 2):
         torch.set_num_threads(n)
         assert torchconv.build_info()["num_threads"] == n
-        y = torchconv.conv2d(x, w, None, (2, 1), (1, 0, 1, 0), 1, groups, padding_mode="reflect")
+        y = torchconv.conv2d(x, w, None, (2, 1), (1, 0, 1, 0), 1, groups, padding_mode="reflect", algorithm=algorithm)
         results.append((y, *torch.autograd.grad(y, (x, w), gy)))
     for a, b in zip(*results):
         assert torch.equal(a, b)
@@ -67,10 +67,12 @@ def test_large_reduction_matches_torch():
 
 def test_explain():
     dw = torchconv.explain((8, 32, 56, 56), (32, 1, 3, 3), padding=1, groups=32)
-    assert dw["algorithm"] == "direct" and "depthwise" in dw["reason"] and dw["workspace_bytes"] == 0
+    assert dw["algorithm"] == "direct" and "grouped" in dw["reason"] and dw["workspace_bytes"] == 0
+    g32 = torchconv.explain((1, 128, 56, 56), (128, 4, 3, 3), padding=1, groups=32)
+    assert g32["algorithm"] == "direct" and g32["workspace_bytes"] == 0
     dense = torchconv.explain((8, 64, 56, 56), (64, 64, 3, 3), padding="same")
     assert dense["algorithm"] == "im2col" and 0 < dense["workspace_bytes"] <= (4 << 20) + (64 << 10)
     forced = torchconv.explain((32, 56, 56), (32, 1, 3, 3), groups=32, algorithm="im2col")
     assert forced == {"algorithm": "im2col", "reason": "requested", "workspace_bytes": forced["workspace_bytes"]}
-    with pytest.raises(RuntimeError, match="algorithm 'direct' supports depthwise convolution only"):
-        torchconv.explain((1, 64, 8, 8), (64, 32, 3, 3), groups=2, algorithm="direct")
+    dense_direct = torchconv.explain((1, 64, 8, 8), (64, 64, 3, 3), algorithm="direct")
+    assert dense_direct == {"algorithm": "direct", "reason": "requested", "workspace_bytes": 0}

@@ -27,7 +27,7 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
     const T* w = static_cast<const T*>(weight.const_data_ptr());
     const T* b = bias ? static_cast<const T*>(bias->const_data_ptr()) : nullptr;
     T* y = static_cast<T*>(out.mutable_data_ptr());
-    if (algo == Algorithm::Direct) depthwise<T>().forward(g, x, strides4(input), w, b, y, strides4(out));
+    if (algo == Algorithm::Direct) direct<T>().forward(g, x, strides4(input), w, b, y, strides4(out));
     else conv2d_im2col_forward<T>(g, x, strides4(input), w, b, y, strides4(out), ws.mutable_data_ptr());
   });
   return out;

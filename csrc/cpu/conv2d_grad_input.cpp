@@ -22,7 +22,7 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
     const T* gy = static_cast<const T*>(grad_output.const_data_ptr());
     const T* w = static_cast<const T*>(weight.const_data_ptr());
     T* gx = static_cast<T*>(grad_input.mutable_data_ptr());
-    if (algo == Algorithm::Direct) depthwise<T>().grad_input(g, gy, strides4(grad_output), w, gx, strides4(grad_input));
+    if (algo == Algorithm::Direct) direct<T>().grad_input(g, gy, strides4(grad_output), w, gx, strides4(grad_input));
     else conv2d_im2col_grad_input<T>(g, gy, strides4(grad_output), w, gx, strides4(grad_input), ws.mutable_data_ptr());
   });
   return grad_input;

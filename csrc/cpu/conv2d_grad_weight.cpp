@@ -23,7 +23,7 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
     const T* x = static_cast<const T*>(input.const_data_ptr());
     const T* gy = static_cast<const T*>(grad_output.const_data_ptr());
     T* gw = static_cast<T*>(grad_weight.mutable_data_ptr());
-    if (algo == Algorithm::Direct) depthwise<T>().grad_weight(g, x, strides4(input), gy, strides4(grad_output), gw);
+    if (algo == Algorithm::Direct) direct<T>().grad_weight(g, x, strides4(input), gy, strides4(grad_output), gw);
     else conv2d_im2col_grad_weight<T>(g, x, strides4(input), gy, strides4(grad_output), gw, ws.mutable_data_ptr());
   });
   return grad_weight;

@@ -4,14 +4,14 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/depthwise.h"
+#include "kernels/direct.h"
 
 namespace torchconv {
 
-// One table per copy of depthwise.cpp; each copy defines its own in its inline namespace.
-namespace cpu_default { extern const DepthwiseTable depthwise_table; }
-namespace cpu_avx2 { extern const DepthwiseTable depthwise_table; }
-namespace cpu_avx512 { extern const DepthwiseTable depthwise_table; }
+// One table per copy of direct.cpp; each copy defines its own in its inline namespace.
+namespace cpu_default { extern const DirectTable direct_table; }
+namespace cpu_avx2 { extern const DirectTable direct_table; }
+namespace cpu_avx512 { extern const DirectTable direct_table; }
 
 namespace {
 
@@ -48,12 +48,12 @@ const char* cpu_capability() {
   return isa.c_str();
 }
 
-const DepthwiseTable& depthwise_kernels() {
-  static const DepthwiseTable* table = [] {
+const DirectTable& direct_kernels() {
+  static const DirectTable* table = [] {
     const std::string isa = cpu_capability();
-    return isa == "avx512" ? &cpu_avx512::depthwise_table
-           : isa == "avx2" ? &cpu_avx2::depthwise_table
-                           : &cpu_default::depthwise_table;
+    return isa == "avx512" ? &cpu_avx512::direct_table
+           : isa == "avx2" ? &cpu_avx2::direct_table
+                           : &cpu_default::direct_table;
   }();
   return *table;
 }

@@ -25,11 +25,8 @@ def dtype_name(dtype):
     return str(dtype).removeprefix("torch.")
 
 
-def check_algorithm(algorithm, in_channels, groups):
-    """The checks of choose_algorithm (csrc/kernels/algorithm.h); which kernel auto picks does not matter here."""
-    if algorithm == "direct" and not (groups == in_channels and in_channels > 0):
-        _fail(f"algorithm 'direct' supports depthwise convolution only (groups == in_channels), got in_channels "
-              f"{in_channels} and groups {groups}")
+def check_algorithm(algorithm):
+    """The check of choose_algorithm (csrc/kernels/algorithm.h); which kernel auto picks does not matter here."""
     if algorithm not in ALGORITHMS:
         _fail(f"unknown algorithm '{algorithm}'; expected one of {', '.join(ALGORITHMS)}")
 

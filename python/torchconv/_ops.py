@@ -23,7 +23,7 @@ def _conv2d_fake(input, weight, bias, stride, padding, dilation, groups, padding
     G.check_4d(weight, "weight")
     G.check_tensors((input, "input"), (weight, "weight"))
     size = G.output_size(input.shape, weight.shape, stride, padding, dilation, groups, padding_mode)
-    G.check_algorithm(algorithm, input.shape[1], groups)
+    G.check_algorithm(algorithm)
     if bias is not None:
         G.check_tensors((input, "input"), (bias, "bias"))
         G.check_bias(bias, size[1])
@@ -39,7 +39,7 @@ def _conv2d_grad_input_fake(grad_output, weight, input_size, stride, padding, di
     G.check_tensors((grad_output, "grad_output"), (weight, "weight"))
     G.check_output_size(grad_output,
                         G.output_size(input_size, weight.shape, stride, padding, dilation, groups, padding_mode))
-    G.check_algorithm(algorithm, input_size[1], groups)
+    G.check_algorithm(algorithm)
     fmt = G.output_memory_format(grad_output, weight)
     return grad_output.new_empty(input_size).contiguous(memory_format=fmt)
 
@@ -53,7 +53,7 @@ def _conv2d_grad_weight_fake(input, grad_output, weight_size, stride, padding, d
     G.check_tensors((input, "input"), (grad_output, "grad_output"))
     G.check_output_size(grad_output,
                         G.output_size(input.shape, weight_size, stride, padding, dilation, groups, padding_mode))
-    G.check_algorithm(algorithm, input.shape[1], groups)
+    G.check_algorithm(algorithm)
     return input.new_empty(weight_size)
 
 

@@ -1,0 +1,470 @@
+// Compiled once per ISA: TC_CPU_CAPABILITY names the inline namespace (cpu_default, cpu_avx2, cpu_avx512).
+// Everything but the exported table has internal linkage, and no std:: container or algorithm is used, so no
+// template instance built for a wider ISA can be shared with (and picked by the linker for) the baseline code.
+//
+// How the kernels see a convolution. Output positions are walked in runs that are contiguous in the output plane:
+// one output row each, or, for stride 1 on planes narrower than two vectors (the 7x7 and 14x14 layers), the whole
+// plane as one flat run, so a vector is not wasted on a short row. A tap (i, j) of the kernel reads the input at a
+// fixed offset from each run position, and a lane mask says which positions read inside the input. The vector
+// pass is therefore exactly the zero-padded convolution, with masked loads at the edges and no padded copy; for the
+// other padding modes a scalar pass then adds the taps that fell in the padding, read through the padding map, at
+// the few edge positions.
+#include "kernels/direct.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "kernels/runtime.h"
+#include "kernels/simd.h"
+
+#ifndef TC_CPU_CAPABILITY
+#error "compile direct.cpp with -DTC_CPU_CAPABILITY=cpu_<isa>"
+#endif
+
+namespace torchconv {
+inline namespace TC_CPU_CAPABILITY {
+namespace {
+
+using simd::lane_range;
+using simd::Mask;
+using simd::Vec;
+
+// A heap array with internal linkage (see the top of the file for why not std::vector).
+template <typename T>
+struct Scratch {
+  T* p;
+  explicit Scratch(int64_t n) : p(static_cast<T*>(std::malloc(sizeof(T) * (n > 0 ? n : 1)))) {
+    if (!p) throw std::bad_alloc();
+  }
+  ~Scratch() { std::free(p); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T& operator[](int64_t i) const { return p[i]; }
+};
+
+constexpr int kMaxR = 8;  // vectors per register tile across rows; along a run at most 4, as runs are short
+
+// A kernel tap as one run sees it: weight index i * kw + j, input offset of run position 0, and its column in the
+// walk's table of masks.
+struct Tap {
+  int64_t widx, xoff, mc;
+};
+
+// The walk over one plane's output positions, shared by the three passes. xs: strides of the input-shaped tensor
+// (x or gx), ys: of the output-shaped one (y or gy).
+template <typename T>
+struct Walk {
+  static constexpr int V = Vec<T>::size;
+  const ConvGeometry& g;
+  Strides4 xs, ys;
+  int64_t taps;          // kh * kw
+  int64_t xstep, ystep;  // elements between neighbouring run positions, in the input and in the output
+  bool flat;
+  int64_t runs, len;               // runs per plane, positions per run
+  int64_t vectors, mcols;          // vectors per run; masks per vector (kw for row runs, kh * kw for flat ones)
+  int64_t lo_all, hi_all, r0, r1;  // columns where every tap is inside the row, rows where every tap row is
+  Scratch<Mask> masks;             // [vector][mc]: lanes whose tap reads inside the input (and lies in the run)
+  Scratch<bool> full;              // [vector]: every mask of the vector has every lane
+
+  Walk(const ConvGeometry& geom, Strides4 x_strides, Strides4 y_strides)
+      : g(geom), xs(x_strides), ys(y_strides), taps(g.kh * g.kw), xstep(g.sw * xs.w), ystep(ys.w),
+        flat(g.sh == 1 && g.sw == 1 && g.OW == g.W && g.OW < 2 * V && xs.w == 1 && xs.h == g.W && ys.w == 1 &&
+             ys.h == g.OW),
+        runs(flat ? 1 : g.OH), len(flat ? g.OH * g.OW : g.OW), vectors((len + V - 1) / V),
+        mcols(flat ? taps : g.kw), masks(vectors * mcols), full(vectors) {
+    int64_t lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0;
+    g.interior_cols(0, lo0, hi0);  // tap 0 starts last and tap kw - 1 ends first
+    g.interior_cols(g.kw - 1, lo1, hi1);
+    lo_all = lo0, hi_all = hi1 > lo_all ? hi1 : lo_all;
+    for (r0 = 0; r0 < g.OH && r0 * g.sh - g.pad_t < 0;) ++r0;
+    for (r1 = r0; r1 < g.OH && r1 * g.sh - g.pad_t + (g.kh - 1) * g.dh < g.H;) ++r1;
+    for (int64_t m = 0; m < vectors * mcols; ++m) masks[m] = 0;
+    if (flat) {
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j)
+          for (int64_t p = 0, oh = 0, ow = 0; p < len; ++p) {
+            const int64_t ih = oh - g.pad_t + i * g.dh, iw = ow - g.pad_l + j * g.dw;
+            if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) masks[p / V * taps + i * g.kw + j] |= Mask(1) << (p % V);
+            if (++ow == g.OW) ow = 0, ++oh;
+          }
+    } else {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        int64_t lo = 0, hi = 0;
+        g.interior_cols(j, lo, hi);
+        for (int64_t v = 0; v < vectors; ++v) masks[v * mcols + j] = lane_range(lo - v * V, hi - v * V, V);
+      }
+    }
+    const Mask all = lane_range(0, V, V);
+    for (int64_t v = 0; v < vectors; ++v) {
+      full[v] = true;
+      for (int64_t m = 0; m < mcols; ++m) full[v] = full[v] && masks[v * mcols + m] == all;
+    }
+  }
+
+  // The taps of a run that read input rows (all of them for a flat run; in a row run, those whose row is inside).
+  int64_t run_taps(int64_t run, Tap* t) const {
+    int64_t n = 0;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      const int64_t ih = flat ? i * g.dh - g.pad_t : run * g.sh - g.pad_t + i * g.dh;
+      if (!flat && (ih < 0 || ih >= g.H)) continue;
+      for (int64_t j = 0; j < g.kw; ++j)
+        t[n++] = {i * g.kw + j, ih * xs.h + (j * g.dw - g.pad_l) * xs.w, flat ? i * g.kw + j : j};
+    }
+    return n;
+  }
+  int64_t y_offset(int64_t run) const { return run * ys.h; }  // a flat run is run 0
+  // Lanes of the vector at run position q (a multiple of V) whose tap t reads inside the input.
+  Mask tap_mask(const Tap& t, int64_t q) const { return masks[q / V * mcols + t.mc]; }
+  Mask run_mask(int64_t q) const { return lane_range(0, len - q, V); }
+  // Whether the R vectors from run position q need no mask at all.
+  bool full_tile(int64_t q, int R) const {
+    for (int r = 0; r < R; ++r)
+      if (!full[q / V + r]) return false;
+    return true;
+  }
+
+  // Calls f(q, oh, ow) for the positions of a run where some tap falls in the padding.
+  template <typename F>
+  void for_each_edge(int64_t run, const F& f) const {
+    for (int64_t oh = flat ? 0 : run; oh < (flat ? g.OH : run + 1); ++oh) {
+      const int64_t q0 = flat ? oh * g.OW : 0;
+      const bool inner = oh >= r0 && oh < r1;
+      for (int64_t ow = 0; ow < g.OW; ++ow)
+        if (!inner || ow < lo_all || ow >= hi_all) f(q0 + ow, oh, ow);
+    }
+  }
+  // Calls f(i, j, ih, iw) for the taps of output (oh, ow) that fall in the padding, with the input element the
+  // padding mode maps them to (never called in zero padding, where those taps read zeros).
+  template <typename F>
+  void for_each_padded_tap(int64_t oh, int64_t ow, const F& f) const {
+    if (g.mode == PadMode::Zeros) return;
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const int64_t ih = oh * g.sh - g.pad_t + i * g.dh, iw = ow * g.sw - g.pad_l + j * g.dw;
+        if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) continue;
+        f(i, j, map_index(ih, g.H, g.mode), map_index(iw, g.W, g.mode));
+      }
+  }
+};
+
+// Output channels per register tile: the largest of 8, 4, 2, 1 that divides the channels of a group.
+inline int channel_block(int64_t per_group) {
+  return per_group % 8 == 0 ? 8 : per_group % 4 == 0 ? 4 : per_group % 2 == 0 ? 2 : 1;
+}
+
+template <template <typename, int> class K, typename T, typename... A>
+void with_channel_block(int64_t per_group, A&&... a) {
+  switch (channel_block(per_group)) {
+    case 8: return K<T, 8>::run(a...);
+    case 4: return K<T, 4>::run(a...);
+    case 2: return K<T, 2>::run(a...);
+    default: return K<T, 1>::run(a...);
+  }
+}
+
+// Vectors per tile for KB channels: enough independent accumulators to hide the FMA latency, no more than fit.
+constexpr int tile_vectors(int KB) {
+  const int r = simd::kAccumulators / KB;
+  return r < 1 ? 1 : r > kMaxR ? kMaxR : r;
+}
+
+// --- forward --------------------------------------------------------------------------------------------------
+
+// Where the R vectors of a register tile lie, relative to the first: dx input and dy output elements apart, and
+// dm vectors apart in the walk's mask table. Along a run: (V * xstep, V * ystep, 1); across R neighbouring rows at
+// the same columns: (sh * xs.h, ys.h, 0), which gives short rows enough independent accumulators too.
+struct TileShape {
+  int64_t dx, dy, dm;
+};
+
+// y[kb, vector r] = bias + sum over c and taps of w[kb, c, tap] * x[c, tap of vector r], for KB output channels and
+// the R vectors of a tile at run position q: each loaded input vector feeds KB FMAs, each broadcast weight R. Step
+// is the input distance between lanes (1, 2, or 0 for any); a tile that is not Masked reads and writes every lane.
+template <typename T, int KB, int R, int Step, bool Masked>
+inline void forward_tile(const Walk<T>& wk, const Tap* taps, int64_t ntaps, TileShape sh, const T* x, int64_t Cg,
+                         const T* w, const T* bias, int64_t q, T* y) {
+  constexpr int V = Vec<T>::size;
+  const int64_t wstride = Cg * wk.taps, xstep = Step ? Step : wk.xstep, xc_stride = wk.xs.c;
+  const Mask* mq = wk.masks.p + q / V * wk.mcols;
+  Vec<T> acc[KB][R];
+#pragma GCC unroll 8
+  for (int kb = 0; kb < KB; ++kb)
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) acc[kb][r] = bias ? Vec<T>::set1(bias[kb]) : Vec<T>::zero();
+  // One tap: R input vectors, each into KB accumulators.
+  auto tap = [&](const T* xt, const T* wt, int64_t mc) __attribute__((always_inline)) {
+    Vec<T> xv[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+      xv[r] = simd::load_lanes<Step, Masked>(xt + r * sh.dx, xstep, Masked ? mq[r * sh.dm * wk.mcols + mc] : 0);
+#pragma GCC unroll 8
+    for (int kb = 0; kb < KB; ++kb) {
+      const Vec<T> wv = Vec<T>::set1(wt[kb * wstride]);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[kb][r] = fma(wv, xv[r], acc[kb][r]);
+    }
+  };
+  for (int64_t c = 0; c < Cg; ++c) {
+    const T* xc = x + c * xc_stride + q * xstep;
+    const T* wc = w + c * wk.taps;
+    for (int64_t t = 0; t < ntaps; ++t) tap(xc + taps[t].xoff, wc + taps[t].widx, taps[t].mc);
+  }
+  const int64_t ystep = wk.ystep, yc = wk.ys.c;
+#pragma GCC unroll 8
+  for (int kb = 0; kb < KB; ++kb)
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      T* d = y + kb * yc + q * ystep + r * sh.dy;
+      if (!Masked && ystep == 1) acc[kb][r].store(d);
+      else simd::store_strided(acc[kb][r], d, ystep, wk.run_mask(q + r * sh.dm * V));
+    }
+}
+
+// Every vector of `rows` consecutive runs of KB output channels (rows == R: a block of interior rows, tiled across
+// them; rows == 1: one run, tiled along it where it is long enough). Tiles where the walk says every lane is inside
+// read and write without masks.
+template <typename T, int KB, int Step>
+void forward_runs(const Walk<T>& wk, const Tap* taps, int64_t ntaps, int64_t rows, const T* x, int64_t Cg,
+                  const T* w, const T* bias, T* y) {
+  constexpr int V = Vec<T>::size, R = Step ? tile_vectors(KB) : 1;
+  int64_t q = 0;
+  if (rows == R && R > 1) {
+    const TileShape across{wk.g.sh * wk.xs.h, wk.ys.h, 0};
+    for (; q < wk.len; q += V) {
+      if (wk.full_tile(q, 1)) forward_tile<T, KB, R, Step, false>(wk, taps, ntaps, across, x, Cg, w, bias, q, y);
+      else forward_tile<T, KB, R, Step, true>(wk, taps, ntaps, across, x, Cg, w, bias, q, y);
+    }
+    return;
+  }
+  constexpr int RA = R < 4 ? R : 4;
+  const TileShape along{V * wk.xstep, V * wk.ystep, 1};
+  for (; wk.len - q > (RA - 1) * V; q += RA * V) {
+    if (Step && wk.full_tile(q, RA)) forward_tile<T, KB, RA, Step, false>(wk, taps, ntaps, along, x, Cg, w, bias, q, y);
+    else forward_tile<T, KB, RA, Step, true>(wk, taps, ntaps, along, x, Cg, w, bias, q, y);
+  }
+  for (; q < wk.len; q += V) {
+    if (Step && wk.full_tile(q, 1)) forward_tile<T, KB, 1, Step, false>(wk, taps, ntaps, along, x, Cg, w, bias, q, y);
+    else forward_tile<T, KB, 1, Step, true>(wk, taps, ntaps, along, x, Cg, w, bias, q, y);
+  }
+}
+
+// The run function for this call, with the input step as a constant for 1 and 2.
+template <typename T, int KB>
+auto pick_forward_runs(const Walk<T>& wk) {
+  return wk.xstep == 1 ? &forward_runs<T, KB, 1> : wk.xstep == 2 ? &forward_runs<T, KB, 2> : &forward_runs<T, KB, 0>;
+}
+
+template <typename T, int KB>
+struct Forward {
+  static void run(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys) {
+    const Walk<T> wk(g, xs, ys);
+    const int64_t Cg = g.Cg(), Kg = g.Kg(), blocks = Kg / KB, wstride = Cg * wk.taps;
+    const auto runs = pick_forward_runs<T, KB>(wk);
+    // Row runs inside [r0, r1) all see every tap; blocks of R of them are tiled across rows.
+    const int64_t R = wk.xstep == 1 || wk.xstep == 2 ? tile_vectors(KB) : 1;
+    parallel_for(0, g.N * g.groups * blocks, 1, [&](int64_t begin, int64_t end) {
+      Scratch<Tap> taps(wk.taps);
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t n = item / (g.groups * blocks), grp = item / blocks % g.groups;
+        const int64_t k0 = grp * Kg + item % blocks * KB;
+        const T* xg = x + n * xs.n + grp * Cg * xs.c;
+        const T* wk0 = w + k0 * wstride;
+        const T* bk = bias ? bias + k0 : nullptr;
+        T* yk = y + n * ys.n + k0 * ys.c;
+        for (int64_t r = 0; r < wk.runs;) {
+          // A block of R interior rows; the last block of the band ends at r1 and may redo rows of the one before
+          // (the forward only stores, so a row computed twice comes out the same).
+          int64_t first = r, rows = 1;
+          if (!wk.flat && R > 1 && r >= wk.r0 && wk.r1 - wk.r0 >= R && r < wk.r1)
+            first = r + R <= wk.r1 ? r : wk.r1 - R, rows = R;
+          runs(wk, taps.p, wk.run_taps(first, taps.p), rows, xg, Cg, wk0, bk, yk + wk.y_offset(first));
+          r = first + rows;
+          if (g.mode == PadMode::Zeros) continue;
+          for (int64_t row = first; row < first + rows; ++row) {
+            T* yr = yk + wk.y_offset(row);
+            wk.for_each_edge(row, [&](int64_t q, int64_t oh, int64_t ow) {
+              wk.for_each_padded_tap(oh, ow, [&](int64_t i, int64_t j, int64_t ih, int64_t iw) {
+                for (int kb = 0; kb < KB; ++kb) {
+                  T s = 0;
+                  for (int64_t c = 0; c < Cg; ++c)
+                    s += wk0[kb * wstride + c * wk.taps + i * g.kw + j] * xg[c * xs.c + ih * xs.h + iw * xs.w];
+                  yr[kb * ys.c + q * wk.ystep] += s;
+                }
+              });
+            });
+          }
+        }
+      }
+    });
+  }
+};
+
+template <typename T>
+void forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys) {
+  with_channel_block<Forward, T>(g.Kg(), g, x, xs, w, bias, y, ys);
+}
+
+// --- grad_input -----------------------------------------------------------------------------------------------
+
+// The exact adjoint of Forward, as a scatter: gx[c, tap at q] += sum over k of w[k, c, tap] * gy[k, q]. A thread
+// owns (image, group) and so every gx plane it writes.
+template <typename T, int KB>
+struct GradInputScatter {
+  static void run(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs) {
+    constexpr int V = Vec<T>::size;
+    const Walk<T> wk(g, gxs, gys);
+    const int64_t Cg = g.Cg(), Kg = g.Kg(), wstride = Cg * wk.taps;
+    parallel_for(0, g.N * g.groups, 1, [&](int64_t begin, int64_t end) {
+      Scratch<Tap> taps(wk.taps);
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t n = item / g.groups, grp = item % g.groups;
+        T* gxg = gx + n * gxs.n + grp * Cg * gxs.c;
+        const T* gyg = gy + n * gys.n + grp * Kg * gys.c;
+        const T* wg = w + grp * Kg * wstride;
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t h = 0; h < g.H; ++h)
+            for (int64_t wi = 0; wi < g.W; ++wi) gxg[c * gxs.c + h * gxs.h + wi * gxs.w] = T(0);
+        for (int64_t run = 0; run < wk.runs; ++run) {
+          const int64_t nt = wk.run_taps(run, taps.p);
+          const T* gyr = gyg + wk.y_offset(run);
+          for (int64_t q = 0; q < wk.len; q += V) {
+            const Mask out = wk.run_mask(q);
+            for (int64_t k0 = 0; k0 < Kg; k0 += KB) {
+              Vec<T> gv[KB];
+              for (int kb = 0; kb < KB; ++kb)
+                gv[kb] = simd::load_strided(gyr + (k0 + kb) * gys.c + q * wk.ystep, wk.ystep, out);
+              for (int64_t c = 0; c < Cg; ++c)
+                for (int64_t t = 0; t < nt; ++t) {
+                  const Mask m = wk.tap_mask(taps[t], q) & out;
+                  if (!m) continue;
+                  Vec<T> s = Vec<T>::zero();
+                  for (int kb = 0; kb < KB; ++kb)
+                    s = fma(Vec<T>::set1(wg[(k0 + kb) * wstride + c * wk.taps + taps[t].widx]), gv[kb], s);
+                  T* d = gxg + c * gxs.c + taps[t].xoff + q * wk.xstep;
+                  simd::store_strided(simd::load_strided(d, wk.xstep, m) + s, d, wk.xstep, m);
+                }
+            }
+          }
+          if (g.mode == PadMode::Zeros) continue;
+          wk.for_each_edge(run, [&](int64_t q, int64_t oh, int64_t ow) {
+            wk.for_each_padded_tap(oh, ow, [&](int64_t i, int64_t j, int64_t ih, int64_t iw) {
+              for (int64_t c = 0; c < Cg; ++c) {
+                T s = 0;
+                for (int64_t k = 0; k < Kg; ++k)
+                  s += wg[k * wstride + c * wk.taps + i * g.kw + j] * gyr[k * gys.c + q * wk.ystep];
+                gxg[c * gxs.c + ih * gxs.h + iw * gxs.w] += s;
+              }
+            });
+          });
+        }
+      }
+    });
+  }
+};
+
+template <typename T>
+void grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs) {
+  const int64_t ekh = (g.kh - 1) * g.dh, ekw = (g.kw - 1) * g.dw;
+  if (g.mode == PadMode::Zeros && g.sh == 1 && g.sw == 1 && g.pad_t <= ekh && g.pad_b <= ekh && g.pad_l <= ekw &&
+      g.pad_r <= ekw) {
+    // With zero padding and unit stride the adjoint is itself a grouped convolution: gy correlated with the kernel
+    // flipped and transposed within each group, padded by (extent - pad). The gather form keeps each sum in a
+    // register, where the scatter reads and writes gx once per tap.
+    ConvGeometry t = g;
+    t.C = g.K, t.K = g.C, t.H = g.OH, t.W = g.OW, t.OH = g.H, t.OW = g.W;
+    t.pad_t = ekh - g.pad_t, t.pad_b = ekh - g.pad_b, t.pad_l = ekw - g.pad_l, t.pad_r = ekw - g.pad_r;
+    const int64_t taps = g.kh * g.kw, Cg = g.Cg(), Kg = g.Kg();
+    Scratch<T> wt(g.K * Cg * taps);  // (C, K / groups, kh, kw)
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      for (int64_t k = 0; k < Kg; ++k)
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t q = 0; q < taps; ++q)
+            wt[((grp * Cg + c) * Kg + k) * taps + q] = w[((grp * Kg + k) * Cg + c) * taps + taps - 1 - q];
+    forward<T>(t, gy, gys, wt.p, nullptr, gx, gxs);
+    return;
+  }
+  with_channel_block<GradInputScatter, T>(g.Kg(), g, gy, gys, w, gx, gxs);
+}
+
+// --- grad_weight ----------------------------------------------------------------------------------------------
+
+// gw[k, c, tap] = sum over n and positions of gy[n, k, q] * x[n, c, tap at q]. A thread owns KB output channels
+// and sums a block of J taps for them at a time, KB x J vector accumulators in registers across every image and run;
+// the lanes are added up once at the end.
+template <typename T, int KB>
+struct GradWeight {
+  static void run(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
+    constexpr int V = Vec<T>::size, JMax = simd::kAccumulators / KB > 1 ? simd::kAccumulators / KB : 1;
+    const Walk<T> wk(g, xs, gys);
+    const int64_t Cg = g.Cg(), Kg = g.Kg(), blocks = Kg / KB, wstride = Cg * wk.taps;
+    parallel_for(0, g.groups * blocks, 1, [&](int64_t begin, int64_t end) {
+      Scratch<Tap> taps(wk.taps);
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t grp = item / blocks, k0 = grp * Kg + item % blocks * KB;
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t t0 = 0; t0 < wk.taps; t0 += JMax) {
+            const int64_t J = wk.taps - t0 < JMax ? wk.taps - t0 : JMax;
+            Vec<T> acc[KB][JMax];
+            for (int kb = 0; kb < KB; ++kb)
+              for (int jj = 0; jj < JMax; ++jj) acc[kb][jj] = Vec<T>::zero();
+            for (int64_t n = 0; n < g.N; ++n) {
+              const T* xc = x + n * xs.n + (grp * Cg + c) * xs.c;
+              const T* gyk = gy + n * gys.n + k0 * gys.c;
+              for (int64_t run = 0; run < wk.runs; ++run) {
+                // This run's taps among [t0, t0 + J), as positions in the block (a tap whose row is outside is absent).
+                const int64_t nt = wk.run_taps(run, taps.p);
+                Tap sel[JMax];
+                int slot[JMax], ns = 0;
+                for (int64_t t = 0; t < nt; ++t)
+                  if (taps[t].widx >= t0 && taps[t].widx < t0 + J) sel[ns] = taps[t], slot[ns++] = int(taps[t].widx - t0);
+                if (!ns) continue;
+                const T* gyr = gyk + wk.y_offset(run);
+                for (int64_t q = 0; q < wk.len; q += V) {
+                  const Mask out = wk.run_mask(q);
+                  Vec<T> gv[KB];
+                  for (int kb = 0; kb < KB; ++kb)
+                    gv[kb] = simd::load_strided(gyr + kb * gys.c + q * wk.ystep, wk.ystep, out);
+                  for (int s = 0; s < ns; ++s) {
+                    const Vec<T> xv =
+                        simd::load_strided(xc + sel[s].xoff + q * wk.xstep, wk.xstep, wk.tap_mask(sel[s], q) & out);
+                    for (int kb = 0; kb < KB; ++kb) acc[kb][slot[s]] = fma(gv[kb], xv, acc[kb][slot[s]]);
+                  }
+                }
+              }
+            }
+            for (int kb = 0; kb < KB; ++kb)
+              for (int64_t jj = 0; jj < J; ++jj) gw[(k0 + kb) * wstride + c * wk.taps + t0 + jj] = acc[kb][jj].sum();
+          }
+        if (g.mode == PadMode::Zeros) continue;
+        for (int64_t n = 0; n < g.N; ++n)
+          for (int64_t run = 0; run < wk.runs; ++run)
+            wk.for_each_edge(run, [&](int64_t q, int64_t oh, int64_t ow) {
+              wk.for_each_padded_tap(oh, ow, [&](int64_t i, int64_t j, int64_t ih, int64_t iw) {
+                for (int kb = 0; kb < KB; ++kb) {
+                  const T gv = gy[n * gys.n + (k0 + kb) * gys.c + wk.y_offset(run) + q * wk.ystep];
+                  for (int64_t c = 0; c < Cg; ++c)
+                    gw[(k0 + kb) * wstride + c * wk.taps + i * g.kw + j] +=
+                        gv * x[n * xs.n + (grp * Cg + c) * xs.c + ih * xs.h + iw * xs.w];
+                }
+              });
+            });
+      }
+    });
+  }
+};
+
+template <typename T>
+void grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
+  with_channel_block<GradWeight, T>(g.Kg(), g, x, xs, gy, gys, gw);
+}
+
+}  // namespace
+
+extern const DirectTable direct_table;
+const DirectTable direct_table = {
+    {&forward<float>, &grad_input<float>, &grad_weight<float>},
+    {&forward<double>, &grad_input<double>, &grad_weight<double>},
+};
+
+}  // namespace TC_CPU_CAPABILITY
+}  // namespace torchconv

@@ -1,0 +1,41 @@
+// Direct grouped convolution, forward and both backward maps, for any groups (depthwise is groups == C, with any
+// channel multiplier). One kernel walks every group: work items are (image, group, block of output channels), so
+// there is no per-group copy and no workspace. Each thread owns whole output planes (forward), whole input planes of
+// a group (grad_input) or whole output channels (grad_weight), so every sum runs in one fixed order: the results are
+// the same bits from run to run and for any thread count.
+//
+// direct.cpp is compiled once per ISA (default, AVX2, AVX-512), each copy in its own inline namespace, and exports
+// one table of entry points; cpu_capability.cpp picks a table at run time.
+#pragma once
+
+#include "kernels/geometry.h"
+
+namespace torchconv {
+
+inline bool is_depthwise(const ConvGeometry& g) { return g.groups == g.C && g.C > 0; }
+
+template <typename T>
+struct DirectKernels {
+  // y = conv2d(x, w) + bias; w is contiguous (K, C / groups, kh, kw), bias may be null.
+  void (*forward)(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys);
+  // gx = adjoint in x of conv2d, applied to gy. gx is overwritten.
+  void (*grad_input)(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs);
+  // gw = adjoint in w of conv2d, applied to gy; gw contiguous (K, C / groups, kh, kw), overwritten.
+  void (*grad_weight)(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw);
+};
+
+struct DirectTable {
+  DirectKernels<float> f32;
+  DirectKernels<double> f64;
+};
+
+// The table of the ISA in use (see cpu_capability.h).
+const DirectTable& direct_kernels();
+
+template <typename T>
+const DirectKernels<T>& direct() {
+  if constexpr (sizeof(T) == 4) return direct_kernels().f32;
+  else return direct_kernels().f64;
+}
+
+}  // namespace torchconv

@@ -1,0 +1,203 @@
+// SIMD vectors for the ISA the including file is compiled for. Only the per-ISA kernel files include this, inside
+// their own inline namespace (see the top of direct.cpp), so each ISA gets its own copy of every function here.
+//
+// Vec<T> is a vector of `size` lanes with the few operations the direct kernels need. Masks are bit sets (bit l:
+// lane l); a masked load reads only the lanes in the mask and gives 0 elsewhere, so it never touches memory
+// outside them. With AVX-512 that is the hardware's fault-suppressing masked load; elsewhere a lane loop.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#ifndef TC_CPU_CAPABILITY
+#error "simd.h is for the per-ISA kernel files, compiled with -DTC_CPU_CAPABILITY=cpu_<isa>"
+#endif
+
+namespace torchconv {
+inline namespace TC_CPU_CAPABILITY {
+namespace simd {
+
+using Mask = uint32_t;
+
+// Lanes [lo, hi) of a vector of n lanes, clipped to [0, n).
+inline Mask lane_range(int64_t lo, int64_t hi, int n) {
+  lo = lo < 0 ? 0 : lo;
+  hi = hi > n ? n : hi;
+  if (hi <= lo) return 0;
+  const uint64_t upto_hi = hi >= 32 ? ~uint64_t(0) : (uint64_t(1) << hi) - 1;
+  return static_cast<Mask>(upto_hi & ~((uint64_t(1) << lo) - 1));
+}
+
+#if defined(__AVX512F__)
+// 32 registers: up to 16 accumulators leave room for the loaded inputs and a broadcast weight.
+constexpr int kAccumulators = 16;
+
+template <typename T>
+struct Vec;
+
+template <>
+struct Vec<float> {
+  static constexpr int size = 16;
+  __m512 v;
+  static Vec zero() { return {_mm512_setzero_ps()}; }
+  static Vec set1(float a) { return {_mm512_set1_ps(a)}; }
+  static Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  static Vec load(const float* p, Mask m) { return {_mm512_maskz_loadu_ps(static_cast<__mmask16>(m), p)}; }
+  // Lane l = p[2 l], reading p[0 .. 2 size - 2] only.
+  static Vec load_even(const float* p) {
+    const __m512 b = _mm512_maskz_loadu_ps(0x7fff, p + 16);
+    return {_mm512_permutex2var_ps(_mm512_loadu_ps(p), even_lanes(), b)};
+  }
+  // Lane l = p[2 l]. `m` masks the lanes; of the 2 * size elements spanned, only those from the first to the last
+  // lane in the mask are read (the lanes of a row run are a contiguous range).
+  static Vec load_even(const float* p, Mask m) {
+    if (!m) return zero();
+    const int first = __builtin_ctz(m), last = 31 - __builtin_clz(m);
+    const uint64_t raw = ((uint64_t(1) << (2 * last + 1)) - 1) & ~((uint64_t(1) << (2 * first)) - 1);
+    const __m512 a = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw), p);
+    const __m512 b = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw >> 16), p + 16);
+    return {_mm512_permutex2var_ps(a, even_lanes(), b)};
+  }
+  static __m512i even_lanes() { return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30); }
+  void store(float* p) const { _mm512_storeu_ps(p, v); }
+  void store(float* p, Mask m) const { _mm512_mask_storeu_ps(p, static_cast<__mmask16>(m), v); }
+  friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+  friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
+  float sum() const { return _mm512_reduce_add_ps(v); }
+};
+
+template <>
+struct Vec<double> {
+  static constexpr int size = 8;
+  __m512d v;
+  static Vec zero() { return {_mm512_setzero_pd()}; }
+  static Vec set1(double a) { return {_mm512_set1_pd(a)}; }
+  static Vec load(const double* p) { return {_mm512_loadu_pd(p)}; }
+  static Vec load(const double* p, Mask m) { return {_mm512_maskz_loadu_pd(static_cast<__mmask8>(m), p)}; }
+  static Vec load_even(const double* p) {
+    const __m512d b = _mm512_maskz_loadu_pd(0x7f, p + 8);
+    return {_mm512_permutex2var_pd(_mm512_loadu_pd(p), even_lanes(), b)};
+  }
+  static Vec load_even(const double* p, Mask m) {
+    if (!m) return zero();
+    const int first = __builtin_ctz(m), last = 31 - __builtin_clz(m);
+    const uint32_t raw = ((uint32_t(1) << (2 * last + 1)) - 1) & ~((uint32_t(1) << (2 * first)) - 1);
+    const __m512d a = _mm512_maskz_loadu_pd(static_cast<__mmask8>(raw), p);
+    const __m512d b = _mm512_maskz_loadu_pd(static_cast<__mmask8>(raw >> 8), p + 8);
+    return {_mm512_permutex2var_pd(a, even_lanes(), b)};
+  }
+  static __m512i even_lanes() { return _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14); }
+  void store(double* p) const { _mm512_storeu_pd(p, v); }
+  void store(double* p, Mask m) const { _mm512_mask_storeu_pd(p, static_cast<__mmask8>(m), v); }
+  friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
+  friend Vec operator+(Vec a, Vec b) { return {_mm512_add_pd(a.v, b.v)}; }
+  double sum() const { return _mm512_reduce_add_pd(v); }
+};
+
+#else
+// Lane loops of the register width (AVX2: 32 bytes, baseline SSE2: 16); GCC turns the full-mask paths into vector
+// code, the partial masks (row ends only) stay scalar.
+#if defined(__AVX2__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+constexpr int kAccumulators = 8;  // 16 registers
+
+template <typename T>
+struct Vec {
+  static constexpr int size = kVecBytes / sizeof(T);
+  static constexpr Mask kFull = (Mask(1) << size) - 1;
+  T v[size];
+  static Vec zero() { return set1(T(0)); }
+  static Vec set1(T a) {
+    Vec r;
+    for (int l = 0; l < size; ++l) r.v[l] = a;
+    return r;
+  }
+  static Vec load(const T* p) {
+    Vec r;
+    for (int l = 0; l < size; ++l) r.v[l] = p[l];
+    return r;
+  }
+  static Vec load_even(const T* p) {
+    Vec r;
+    for (int l = 0; l < size; ++l) r.v[l] = p[2 * l];
+    return r;
+  }
+  static Vec load(const T* p, Mask m) {
+    Vec r;
+    if (m == kFull) {
+      for (int l = 0; l < size; ++l) r.v[l] = p[l];
+    } else {
+      for (int l = 0; l < size; ++l) r.v[l] = (m >> l) & 1 ? p[l] : T(0);
+    }
+    return r;
+  }
+  static Vec load_even(const T* p, Mask m) {
+    Vec r;
+    for (int l = 0; l < size; ++l) r.v[l] = (m >> l) & 1 ? p[2 * l] : T(0);
+    return r;
+  }
+  void store(T* p) const {
+    for (int l = 0; l < size; ++l) p[l] = v[l];
+  }
+  void store(T* p, Mask m) const {
+    if (m == kFull) {
+      for (int l = 0; l < size; ++l) p[l] = v[l];
+    } else {
+      for (int l = 0; l < size; ++l)
+        if ((m >> l) & 1) p[l] = v[l];
+    }
+  }
+  friend Vec fma(Vec a, Vec b, Vec c) {
+    for (int l = 0; l < size; ++l) c.v[l] += a.v[l] * b.v[l];
+    return c;
+  }
+  friend Vec operator+(Vec a, Vec b) {
+    for (int l = 0; l < size; ++l) a.v[l] += b.v[l];
+    return a;
+  }
+  T sum() const {
+    T s = 0;
+    for (int l = 0; l < size; ++l) s += v[l];
+    return s;
+  }
+};
+#endif
+
+// Lane l = p[l * step] for the lanes in m, any step (strided layouts such as channels_last columns).
+template <typename T>
+inline Vec<T> load_strided(const T* p, int64_t step, Mask m) {
+  if (step == 1) return Vec<T>::load(p, m);
+  if (step == 2) return Vec<T>::load_even(p, m);
+  T tmp[Vec<T>::size];
+  for (int l = 0; l < Vec<T>::size; ++l) tmp[l] = (m >> l) & 1 ? p[l * step] : T(0);
+  return Vec<T>::load(tmp, lane_range(0, Vec<T>::size, Vec<T>::size));
+}
+
+// The loads of the kernels' inner loops: Step is the distance between lanes (1, 2, or 0 for any, given by `step`),
+// and without Masked every lane is read.
+template <int Step, bool Masked, typename T>
+inline Vec<T> load_lanes(const T* p, int64_t step, Mask m) {
+  if constexpr (Step == 1) return Masked ? Vec<T>::load(p, m) : Vec<T>::load(p);
+  else if constexpr (Step == 2) return Masked ? Vec<T>::load_even(p, m) : Vec<T>::load_even(p);
+  else return load_strided(p, step, m);
+}
+
+// p[l * step] = lane l for the lanes in m.
+template <typename T>
+inline void store_strided(Vec<T> v, T* p, int64_t step, Mask m) {
+  if (step == 1) return v.store(p, m);
+  T tmp[Vec<T>::size];
+  v.store(tmp, lane_range(0, Vec<T>::size, Vec<T>::size));
+  for (int l = 0; l < Vec<T>::size; ++l)
+    if ((m >> l) & 1) p[l * step] = tmp[l];
+}
+
+}  // namespace simd
+}  // namespace TC_CPU_CAPABILITY
+}  // namespace torchconv
