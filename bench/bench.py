@@ -97,6 +97,9 @@ def unfold_skip_reason(spec):
     return None
 
 
+ALGORITHM = "auto"  # torchconv's algorithm argument, from --algorithm
+
+
 def make_case(spec, batch, dtype=torch.float32, backward=False):
     """Input, weight, and the convolutions to compare by name: "torchconv", "torch", and "unfold" where it applies.
 
@@ -113,7 +116,7 @@ def make_case(spec, batch, dtype=torch.float32, backward=False):
         x.requires_grad_(), w.requires_grad_(), b.requires_grad_()
 
     def torchconv_forward():
-        return torchconv.conv2d(x, w, b, stride, pad, dil, groups, padding_mode=mode)
+        return torchconv.conv2d(x, w, b, stride, pad, dil, groups, padding_mode=mode, algorithm=ALGORITHM)
 
     def torch_forward():
         # torch has no 4-sided padding or padding modes inside conv2d: symmetric zero padding goes in the conv,
@@ -152,7 +155,7 @@ def flops(spec, batch, backward):
 def workspace(spec, batch):
     C, H, W, K, kh, kw, stride, pad, dil, groups, mode = spec
     return torchconv._C.workspace_bytes("forward", [batch, C, H, W], [K, C // groups, kh, kw], list(pair(stride)),
-                                        list(pad), list(pair(dil)), groups, mode, "auto", 4)
+                                        list(pad), list(pair(dil)), groups, mode, ALGORITHM, 4)
 
 
 def time_alternating(fns, min_block_s=0.05, blocks=7):
@@ -240,7 +243,7 @@ def print_table(rows, title, peak_gflops):
         if "skipped" in r:
             print(f"{r['layer']:32} {r['shape']:34} skipped: the baseline cannot express {r['skipped']}")
             continue
-        peak_share = f"{100 * r['gflops'] / peak_gflops:6.1f}" if peak_gflops else f"{'-':>6}"
+        peak_share = f"{100 * r['gflops'] / peak_gflops:6.1f}" if peak_gflops is not None else f"{'-':>6}"
         print(f"{r['layer']:32} {r['shape']:34} {r['torch_ms']:9.3f} {r['torchconv_ms']:9.3f} {r['ratio']:6.2f} "
               f"{r['gflops']:8.1f} {peak_share} {r['workspace_bytes']:10d}  {check_text(r)}")
     geo = statistics.geometric_mean([r["ratio"] for r in timed(rows)])
@@ -317,6 +320,8 @@ def main():
     p.add_argument("--mode", default="forward", choices=["forward", "fwdbwd"],
                    help="time the forward alone, or forward + backward (grad of input, weight and bias)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for both sides")
+    p.add_argument("--algorithm", default="auto", choices=["auto", "im2col", "direct"],
+                   help="torchconv's kernel choice (default: auto, the rule in csrc/kernels/algorithm.h)")
     p.add_argument("--peak", type=float, default=None, metavar="GFLOPS",
                    help="peak fp32 GFLOP/s of the machine, for the %% peak column "
                         "(default: measured by torchconv._C.fma_peak_gflops when the build has it)")
@@ -325,6 +330,8 @@ def main():
                    help="draw the ratios per layer and baseline to this PNG (needs matplotlib)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
+    global ALGORITHM
+    ALGORITHM = a.algorithm
     if a.peak is not None and a.peak <= 0:
         p.error("--peak must be positive")
     baselines = BASELINE_SETS.get(a.baseline, [a.baseline])
@@ -351,7 +358,7 @@ def main():
     info = torchconv.build_info()
     print(f"torchconv {info['version']} (kernels: {info['cpu_isa']}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, suite {a.suite}, batch {a.batch}, float32, "
-          f"{'forward + backward' if backward else 'forward'}")
+          f"{'forward + backward' if backward else 'forward'}, algorithm {a.algorithm}")
     peak, peak_source = peak_gflops(a.peak, torch.get_num_threads())
     print(f"peak fp32: {peak:.1f} GFLOP/s (from {peak_source})" if peak is not None else
           f"peak fp32: {peak_source}, so % peak shows as -")
@@ -363,7 +370,7 @@ def main():
             results[baseline] = run(a.suite, a.batch, baseline, backward)
         else:
             out = subprocess.run([sys.executable, __file__, "--child", "--suite", a.suite, "--batch", str(a.batch),
-                                  "--baseline", baseline, "--mode", a.mode,
+                                  "--baseline", baseline, "--mode", a.mode, "--algorithm", a.algorithm,
                                   "--threads", str(torch.get_num_threads())],
                                  check=True, stdout=subprocess.PIPE, text=True)
             results[baseline] = json.loads(out.stdout)

@@ -59,6 +59,8 @@ PYBIND11_MODULE(_C, m) {
     if (feature == "avx512f") return bool(__builtin_cpu_supports("avx512f"));
     throw std::invalid_argument("unknown feature '" + feature + "'; expected avx2 or avx512f");
   });
+  m.def("fma_peak_gflops", [](int threads) { return torchconv::direct_kernels().fma_peak_gflops(threads); },
+        py::arg("threads"), "fp32 FMA GFLOP/s of the selected ISA's vector code on `threads` threads (best of 3 runs).");
   m.def("num_threads", [] { return torch::stable::get_num_threads(); },
         "Threads of torch's intra-op pool, which every torchconv parallel loop runs on.");
   m.def("workspace_bytes", &workspace_bytes, py::arg("pass_"), py::arg("input_size"), py::arg("weight_size"),

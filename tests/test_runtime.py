@@ -67,11 +67,14 @@ def test_large_reduction_matches_torch():
 
 def test_explain():
     dw = torchconv.explain((8, 32, 56, 56), (32, 1, 3, 3), padding=1, groups=32)
-    assert dw["algorithm"] == "direct" and "grouped" in dw["reason"] and dw["workspace_bytes"] == 0
+    assert dw["algorithm"] == "direct" and "column stride 1 or 2" in dw["reason"] and dw["workspace_bytes"] == 0
     g32 = torchconv.explain((1, 128, 56, 56), (128, 4, 3, 3), padding=1, groups=32)
     assert g32["algorithm"] == "direct" and g32["workspace_bytes"] == 0
     dense = torchconv.explain((8, 64, 56, 56), (64, 64, 3, 3), padding="same")
-    assert dense["algorithm"] == "im2col" and 0 < dense["workspace_bytes"] <= (4 << 20) + (64 << 10)
+    assert dense["algorithm"] == "direct" and dense["workspace_bytes"] == 0
+    patchify = torchconv.explain((8, 3, 224, 224), (96, 3, 4, 4), stride=4)
+    assert patchify["algorithm"] == "im2col" and "above 2" in patchify["reason"]
+    assert 0 < patchify["workspace_bytes"] <= (4 << 20) + (64 << 10)
     forced = torchconv.explain((32, 56, 56), (32, 1, 3, 3), groups=32, algorithm="im2col")
     assert forced == {"algorithm": "im2col", "reason": "requested", "workspace_bytes": forced["workspace_bytes"]}
     dense_direct = torchconv.explain((1, 64, 8, 8), (64, 64, 3, 3), algorithm="direct")

@@ -112,6 +112,19 @@ inline Tensor workspace(int64_t bytes) {
                               torch::stable::Device(torch::headeronly::DeviceType::CPU));
 }
 
+// The direct kernels vectorize along W. A tensor whose W stride is not 1 (channels_last) is read through a
+// contiguous copy, and written through one: a pass over memory instead of a gather per lane.
+inline Tensor rows_contiguous(const Tensor& t) { return t.stride(3) == 1 ? t : torch::stable::contiguous(t); }
+
+// Where a kernel writes `out`: `out` itself, or a contiguous stand-in to copy back with finish_output.
+inline Tensor output_target(const Tensor& out, Algorithm algo) {
+  if (algo != Algorithm::Direct || out.stride(3) == 1) return out;
+  return empty4(sizes4(out), out.scalar_type(), MemoryFormat::Contiguous);
+}
+inline void finish_output(Tensor& out, const Tensor& target) {
+  if (target.data_ptr() != out.data_ptr()) torch::stable::copy_(out, target);
+}
+
 // Calls f(T{}) with T the C++ type of dtype (already checked to be float32 or float64).
 template <typename F>
 inline void dispatch_float(ScalarType dtype, const F& f) {

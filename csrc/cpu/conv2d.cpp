@@ -21,15 +21,18 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
   weight = torch::stable::contiguous(weight);  // the GEMM reads W as a (K, C/groups*kh*kw) matrix
   Tensor out = empty4({g.N, g.K, g.OH, g.OW}, input.scalar_type(), output_format(input, weight));
   Tensor ws = workspace(workspace_bytes(g, algo, ConvPass::Forward, input.element_size()));
+  if (algo == Algorithm::Direct) input = rows_contiguous(input);
+  Tensor target = output_target(out, algo);
   dispatch_float(input.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = static_cast<const T*>(input.const_data_ptr());
     const T* w = static_cast<const T*>(weight.const_data_ptr());
     const T* b = bias ? static_cast<const T*>(bias->const_data_ptr()) : nullptr;
-    T* y = static_cast<T*>(out.mutable_data_ptr());
-    if (algo == Algorithm::Direct) direct<T>().forward(g, x, strides4(input), w, b, y, strides4(out));
-    else conv2d_im2col_forward<T>(g, x, strides4(input), w, b, y, strides4(out), ws.mutable_data_ptr());
+    T* y = static_cast<T*>(target.mutable_data_ptr());
+    if (algo == Algorithm::Direct) direct<T>().forward(g, x, strides4(input), w, b, y, strides4(target));
+    else conv2d_im2col_forward<T>(g, x, strides4(input), w, b, y, strides4(target), ws.mutable_data_ptr());
   });
+  finish_output(out, target);
   return out;
 }
 

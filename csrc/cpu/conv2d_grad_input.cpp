@@ -17,14 +17,17 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   weight = torch::stable::contiguous(weight);
   Tensor grad_input = empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight));
   Tensor ws = workspace(workspace_bytes(g, algo, ConvPass::GradInput, weight.element_size()));
+  if (algo == Algorithm::Direct) grad_output = rows_contiguous(grad_output);
+  Tensor target = output_target(grad_input, algo);
   dispatch_float(weight.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* gy = static_cast<const T*>(grad_output.const_data_ptr());
     const T* w = static_cast<const T*>(weight.const_data_ptr());
-    T* gx = static_cast<T*>(grad_input.mutable_data_ptr());
-    if (algo == Algorithm::Direct) direct<T>().grad_input(g, gy, strides4(grad_output), w, gx, strides4(grad_input));
-    else conv2d_im2col_grad_input<T>(g, gy, strides4(grad_output), w, gx, strides4(grad_input), ws.mutable_data_ptr());
+    T* gx = static_cast<T*>(target.mutable_data_ptr());
+    if (algo == Algorithm::Direct) direct<T>().grad_input(g, gy, strides4(grad_output), w, gx, strides4(target));
+    else conv2d_im2col_grad_input<T>(g, gy, strides4(grad_output), w, gx, strides4(target), ws.mutable_data_ptr());
   });
+  finish_output(grad_input, target);
   return grad_input;
 }
 

@@ -27,6 +27,9 @@ struct DirectKernels {
 struct DirectTable {
   DirectKernels<float> f32;
   DirectKernels<double> f64;
+  // The fp32 FMA throughput of the same vector code on `threads` threads, in GFLOP/s: the peak the kernels are
+  // measured against (bench/bench.py's % of peak column).
+  double (*fma_peak_gflops)(int threads);
 };
 
 // The table of the ISA in use (see cpu_capability.h).
