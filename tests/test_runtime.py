@@ -77,5 +77,13 @@ def test_explain():
     assert 0 < patchify["workspace_bytes"] <= (4 << 20) + (64 << 10)
     forced = torchconv.explain((32, 56, 56), (32, 1, 3, 3), groups=32, algorithm="im2col")
     assert forced == {"algorithm": "im2col", "reason": "requested", "workspace_bytes": forced["workspace_bytes"]}
+    reflect = torchconv.explain((1, 64, 28, 28), (64, 64, 3, 3), padding=1, padding_mode="reflect")
+    assert reflect["algorithm"] == "im2col" and "padding mode" in reflect["reason"]
     dense_direct = torchconv.explain((1, 64, 8, 8), (64, 64, 3, 3), algorithm="direct")
     assert dense_direct == {"algorithm": "direct", "reason": "requested", "workspace_bytes": 0}
+
+
+def test_fma_peak_is_measured():
+    """The peak bench/bench.py divides by is measured, in a plausible range, for one and two threads."""
+    one, two = torchconv._C.fma_peak_gflops(1), torchconv._C.fma_peak_gflops(2)
+    assert 1.0 < one < 1e5 and 1.0 < two < 1e5

@@ -25,10 +25,16 @@ inline const char* algorithm_name(Algorithm a) { return a == Algorithm::Im2col ?
 //   direct|im2col): ResNet-50 layers direct 97-179 GFLOP/s vs im2col 62-126 (each layer; the stride-2 3x3 ties,
 //   2.37 vs 2.22 ms), ResNeXt g=32 and MobileNetV2 depthwise 3-10x faster than im2col.
 // - larger column strides (patchify stems): im2col, as the direct kernel then reads lanes one by one.
+// - a padding mode other than zeros with 64 or more input channels per group: im2col. The direct kernel adds the
+//   padded taps at the edge pixels in a scalar pass whose cost grows with the channels (bench --suite odd, 2x64x28x28
+//   3x3 reflect: direct 1.90 ms, im2col 1.20 ms; 1x7 circular with 32 channels: direct 0.39 ms, im2col 0.48 ms).
 inline AlgorithmChoice choose_algorithm(const ConvGeometry& g, const std::string& requested) {
   if (requested == "im2col") return {Algorithm::Im2col, "requested"};
   if (requested == "direct") return {Algorithm::Direct, "requested"};
   if (requested != "auto") detail::fail("unknown algorithm '", requested, "'; expected one of auto, im2col, direct");
+  if (g.mode != PadMode::Zeros && g.Cg() >= 64)
+    return {Algorithm::Im2col, "padding mode other than zeros with 64 or more channels per group: im2col + GEMM "
+                               "(the direct kernel would add the padded taps of every edge pixel one by one)"};
   if (g.sw <= 2)
     return {Algorithm::Direct, "column stride 1 or 2: the direct kernel reads each input vector once for a block "
                                "of output channels and rows, with no workspace"};
