@@ -23,11 +23,14 @@ inline const char* algorithm_name(Algorithm a) { return a == Algorithm::Im2col ?
 //   no workspace, where im2col gathers k*k copies of the input and (for groups) runs one small GEMM per group.
 //   Measured (fp32, AVX-512, 2 threads, batch 1, medians of alternating blocks; bench/bench.py --algorithm
 //   direct|im2col): ResNet-50 layers direct 97-179 GFLOP/s vs im2col 62-126 (each layer; the stride-2 3x3 ties,
-//   2.37 vs 2.22 ms), ResNeXt g=32 and MobileNetV2 depthwise 3-10x faster than im2col.
+//   2.37 vs 2.22 ms). bench/bench.py --suite resnext: im2col 0.24x oneDNN (geomean), direct 1.53x; depthwise
+//   2x32x56x56 3x3: im2col 4.0 GFLOP/s, direct 25-51 GFLOP/s.
 // - larger column strides (patchify stems): im2col, as the direct kernel then reads lanes one by one.
 // - a padding mode other than zeros with 64 or more input channels per group: im2col. The direct kernel adds the
-//   padded taps at the edge pixels in a scalar pass whose cost grows with the channels (bench --suite odd, 2x64x28x28
-//   3x3 reflect: direct 1.90 ms, im2col 1.20 ms; 1x7 circular with 32 channels: direct 0.39 ms, im2col 0.48 ms).
+//   padded taps at the edge pixels in a scalar pass whose cost grows with the channels. python bench/bench.py,
+//   2x64x28x28 3x3 reflect, two runs of one session: direct 1.90 ms (0.36x oneDNN), then with this rule im2col
+//   1.55 ms (0.46x). The 1x7 circular layer (32 channels) stays direct: 0.39 ms, where im2col took 0.48 ms in the
+//   previous session's run.
 inline AlgorithmChoice choose_algorithm(const ConvGeometry& g, const std::string& requested) {
   if (requested == "im2col") return {Algorithm::Im2col, "requested"};
   if (requested == "direct") return {Algorithm::Direct, "requested"};

@@ -12,8 +12,6 @@
 
 namespace torchconv {
 
-inline bool is_depthwise(const ConvGeometry& g) { return g.groups == g.C && g.C > 0; }
-
 template <typename T>
 struct DirectKernels {
   // y = conv2d(x, w) + bias; w is contiguous (K, C / groups, kh, kw), bias may be null.
