@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import torchconv
-from conftest import make_layout
+from conftest import make_layout, reference_conv2d
 
 CASES = [
     # (x shape, w shape, stride, pad4, dilation, groups, mode)
@@ -60,3 +60,27 @@ def test_backward_bitwise_reproducible(dtype):
     for _ in range(4):
         for a, b in zip(first, _backward(x, w, gy)):
             assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("needs", ["input", "weight", "bias", "none"])
+def test_calls_without_autograd_work_skip_it_and_agree(needs):
+    """conv2d goes straight to the kernel when autograd has nothing to record (torchconv.functional._autograd_idle):
+    the same values in every such context, and a gradient for whichever single argument requires one."""
+    g = torch.Generator().manual_seed(1)
+    x, w, b = (torch.randn(s, generator=g, dtype=torch.float64) for s in ((3, 4, 7, 5), (6, 2, 3, 2), (6,)))
+    args = ((2, 1), (1, 0, 2, 1), (1, 2), 2)
+    expected = reference_conv2d(x, w, b, *args)
+    if needs != "none":
+        {"input": x, "weight": w, "bias": b}[needs].requires_grad_()
+    y = torchconv.conv2d(x, w, b, *args)
+    assert torch.allclose(y, expected, rtol=1e-12, atol=1e-12)
+    assert y.requires_grad == (needs != "none")
+    if needs != "none":
+        t = {"input": x, "weight": w, "bias": b}[needs]
+        (grad,) = torch.autograd.grad(y.sum(), t)
+        (ref_grad,) = torch.autograd.grad(reference_conv2d(x, w, b, *args).sum(), t)
+        assert torch.allclose(grad, ref_grad, rtol=1e-12, atol=1e-12)
+    for ctx in (torch.no_grad, torch.inference_mode):
+        with ctx():
+            y = torchconv.conv2d(x, w, b, *args)
+        assert not y.requires_grad and torch.allclose(y, expected, rtol=1e-12, atol=1e-12)

@@ -107,14 +107,20 @@ inline Tensor empty4(const std::array<int64_t, 4>& sizes, ScalarType dtype, Memo
                               torch::stable::Device(torch::headeronly::DeviceType::CPU), std::nullopt, format);
 }
 
-inline Tensor workspace(int64_t bytes) {
+// Scratch for the im2col kernels; none (and no allocator call) when the algorithm needs none.
+inline std::optional<Tensor> workspace(int64_t bytes) {
+  if (bytes == 0) return std::nullopt;
   return torch::stable::empty({bytes}, ScalarType::Byte, std::nullopt,
                               torch::stable::Device(torch::headeronly::DeviceType::CPU));
 }
+inline void* workspace_ptr(std::optional<Tensor>& ws) { return ws ? ws->mutable_data_ptr() : nullptr; }
+
+// Every call into torch goes through the boxed dispatcher (about a microsecond); skip it when there is nothing to do.
+inline Tensor as_contiguous(const Tensor& t) { return t.is_contiguous() ? t : torch::stable::contiguous(t); }
 
 // The direct kernels vectorize along W. A tensor whose W stride is not 1 (channels_last) is read through a
 // contiguous copy, and written through one: a pass over memory instead of a gather per lane.
-inline Tensor rows_contiguous(const Tensor& t) { return t.stride(3) == 1 ? t : torch::stable::contiguous(t); }
+inline Tensor rows_contiguous(const Tensor& t) { return t.stride(3) == 1 ? t : as_contiguous(t); }
 
 // Where a kernel writes `out`: `out` itself, or a contiguous stand-in to copy back with finish_output.
 inline Tensor output_target(const Tensor& out, Algorithm algo) {

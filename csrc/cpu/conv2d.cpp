@@ -16,11 +16,11 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
     check_tensors({{&input, "input"}, {&*bias, "bias"}});
     STD_TORCH_CHECK(bias->dim() == 1 && bias->size(0) == g.K, "torchconv: expected bias of size (", g.K,
                     "), one per output channel, got a ", bias->dim(), "-D bias with ", bias->numel(), " elements");
-    bias = torch::stable::contiguous(*bias);
+    bias = as_contiguous(*bias);
   }
-  weight = torch::stable::contiguous(weight);  // the GEMM reads W as a (K, C/groups*kh*kw) matrix
+  weight = as_contiguous(weight);  // the GEMM reads W as a (K, C/groups*kh*kw) matrix
   Tensor out = empty4({g.N, g.K, g.OH, g.OW}, input.scalar_type(), output_format(input, weight));
-  Tensor ws = workspace(workspace_bytes(g, algo, ConvPass::Forward, input.element_size()));
+  auto ws = workspace(workspace_bytes(g, algo, ConvPass::Forward, input.element_size()));
   if (algo == Algorithm::Direct) input = rows_contiguous(input);
   Tensor target = output_target(out, algo);
   dispatch_float(input.scalar_type(), [&](auto zero) {
@@ -30,7 +30,7 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
     const T* b = bias ? static_cast<const T*>(bias->const_data_ptr()) : nullptr;
     T* y = static_cast<T*>(target.mutable_data_ptr());
     if (algo == Algorithm::Direct) direct<T>().forward(g, x, strides4(input), w, b, y, strides4(target));
-    else conv2d_im2col_forward<T>(g, x, strides4(input), w, b, y, strides4(target), ws.mutable_data_ptr());
+    else conv2d_im2col_forward<T>(g, x, strides4(input), w, b, y, strides4(target), workspace_ptr(ws));
   });
   finish_output(out, target);
   return out;

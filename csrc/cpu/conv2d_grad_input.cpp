@@ -14,9 +14,9 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   const ConvGeometry g = geometry(input_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
   check_output_size(grad_output, g);
   const Algorithm algo = choose_algorithm(g, algorithm).algorithm;
-  weight = torch::stable::contiguous(weight);
+  weight = as_contiguous(weight);
   Tensor grad_input = empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight));
-  Tensor ws = workspace(workspace_bytes(g, algo, ConvPass::GradInput, weight.element_size()));
+  auto ws = workspace(workspace_bytes(g, algo, ConvPass::GradInput, weight.element_size()));
   if (algo == Algorithm::Direct) grad_output = rows_contiguous(grad_output);
   Tensor target = output_target(grad_input, algo);
   dispatch_float(weight.scalar_type(), [&](auto zero) {
@@ -25,7 +25,7 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
     const T* w = static_cast<const T*>(weight.const_data_ptr());
     T* gx = static_cast<T*>(target.mutable_data_ptr());
     if (algo == Algorithm::Direct) direct<T>().grad_input(g, gy, strides4(grad_output), w, gx, strides4(target));
-    else conv2d_im2col_grad_input<T>(g, gy, strides4(grad_output), w, gx, strides4(target), ws.mutable_data_ptr());
+    else conv2d_im2col_grad_input<T>(g, gy, strides4(grad_output), w, gx, strides4(target), workspace_ptr(ws));
   });
   finish_output(grad_input, target);
   return grad_input;

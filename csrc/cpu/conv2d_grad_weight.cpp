@@ -17,7 +17,7 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
   // Always contiguous: the kernel accumulates W_g as (K/groups, C/groups*kh*kw) matrices.
   Tensor grad_weight = empty4({weight_size[0], weight_size[1], weight_size[2], weight_size[3]},
                               input.scalar_type(), MemoryFormat::Contiguous);
-  Tensor ws = workspace(workspace_bytes(g, algo, ConvPass::GradWeight, input.element_size()));
+  auto ws = workspace(workspace_bytes(g, algo, ConvPass::GradWeight, input.element_size()));
   if (algo == Algorithm::Direct) input = rows_contiguous(input), grad_output = rows_contiguous(grad_output);
   dispatch_float(input.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
@@ -25,7 +25,7 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
     const T* gy = static_cast<const T*>(grad_output.const_data_ptr());
     T* gw = static_cast<T*>(grad_weight.mutable_data_ptr());
     if (algo == Algorithm::Direct) direct<T>().grad_weight(g, x, strides4(input), gy, strides4(grad_output), gw);
-    else conv2d_im2col_grad_weight<T>(g, x, strides4(input), gy, strides4(grad_output), gw, ws.mutable_data_ptr());
+    else conv2d_im2col_grad_weight<T>(g, x, strides4(input), gy, strides4(grad_output), gw, workspace_ptr(ws));
   });
   return grad_weight;
 }

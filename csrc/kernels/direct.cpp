@@ -82,13 +82,22 @@ struct Walk {
     for (r1 = r0; r1 < g.OH && r1 * g.sh - g.pad_t + (g.kh - 1) * g.dh < g.H;) ++r1;
     for (int64_t m = 0; m < vectors * mcols; ++m) masks[m] = 0;
     if (flat) {
-      for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j)
-          for (int64_t p = 0, oh = 0, ow = 0; p < len; ++p) {
-            const int64_t ih = oh - g.pad_t + i * g.dh, iw = ow - g.pad_l + j * g.dw;
-            if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) masks[p / V * taps + i * g.kw + j] |= Mask(1) << (p % V);
-            if (++ow == g.OW) ow = 0, ++oh;
+      // Tap (i, j) reads inside at the columns [lo, hi) of each output row whose tap row is inside: one range of
+      // the flat run per row, set a vector at a time (this runs on every call, so not position by position).
+      for (int64_t j = 0; j < g.kw; ++j) {
+        int64_t lo = 0, hi = 0;
+        g.interior_cols(j, lo, hi);
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t oh = 0; oh < g.OH; ++oh) {
+            const int64_t ih = oh - g.pad_t + i * g.dh;
+            if (ih < 0 || ih >= g.H) continue;
+            for (int64_t a = oh * g.OW + lo, b = oh * g.OW + hi; a < b;) {
+              const int64_t v = a / V, e = b < (v + 1) * V ? b : (v + 1) * V;
+              masks[v * taps + i * g.kw + j] |= lane_range(a - v * V, e - v * V, V);
+              a = e;
+            }
           }
+      }
     } else {
       for (int64_t j = 0; j < g.kw; ++j) {
         int64_t lo = 0, hi = 0;
