@@ -249,3 +249,18 @@ def test_direct_stride1_grad_input(kernel, dilation, pad4, layout, C, K, groups)
              weight_layout="contiguous")
     check_case(c, torch.float64)
     check_case(c, torch.float32)
+
+
+@pytest.mark.parametrize("k,stride", [(3, 1), (3, 2), (5, 1), (5, 2)])
+@pytest.mark.parametrize("H,W", [(37, 35), (7, 7), (3, 40)])
+@pytest.mark.parametrize("pad", ["centred", "lopsided"])
+def test_depthwise_fast_path(k, stride, H, W, pad):
+    """The depthwise 3x3 / 5x5, stride 1 / 2 kernel (one channel per group, zero padding): planes with several
+    row blocks and a partial one, planes shorter than a block, rows shorter and longer than a vector, and
+    asymmetric padding; forward and both gradients (grad_input at stride 1 runs the same kernel)."""
+    pad4 = [k // 2] * 4 if pad == "centred" else [k - 1, 0, 0, k - 2]
+    c = dict(algorithm="auto", N=3, C=5, K=5, H=H, W=W, kh=k, kw=k, stride=(stride, stride), dilation=(1, 1),
+             pad4=pad4, groups=5, mode="zeros", bias=True, layout="contiguous", weight_layout="contiguous")
+    for layout in ("contiguous", "channels_last", "sliced"):
+        check_case(dict(c, layout=layout), torch.float64)
+    check_case(c, torch.float32)
