@@ -61,6 +61,8 @@ struct Vec<float> {
     const __m512 b = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw >> 16), p + 16);
     return {_mm512_permutex2var_ps(a, even_lanes(), b)};
   }
+  // The lanes in m, in order, take p[0], p[1], ... (reading only as many elements as m has lanes).
+  static Vec expand(const float* p, Mask m) { return {_mm512_maskz_expandloadu_ps(static_cast<__mmask16>(m), p)}; }
   static __m512i even_lanes() { return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30); }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void store(float* p, Mask m) const { _mm512_mask_storeu_ps(p, static_cast<__mmask16>(m), v); }
@@ -89,6 +91,7 @@ struct Vec<double> {
     const __m512d b = _mm512_maskz_loadu_pd(static_cast<__mmask8>(raw >> 8), p + 8);
     return {_mm512_permutex2var_pd(a, even_lanes(), b)};
   }
+  static Vec expand(const double* p, Mask m) { return {_mm512_maskz_expandloadu_pd(static_cast<__mmask8>(m), p)}; }
   static __m512i even_lanes() { return _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14); }
   void store(double* p) const { _mm512_storeu_pd(p, v); }
   void store(double* p, Mask m) const { _mm512_mask_storeu_pd(p, static_cast<__mmask8>(m), v); }
@@ -140,6 +143,11 @@ struct Vec {
   static Vec load_even(const T* p, Mask m) {
     Vec r;
     for (int l = 0; l < size; ++l) r.v[l] = (m >> l) & 1 ? p[2 * l] : T(0);
+    return r;
+  }
+  static Vec expand(const T* p, Mask m) {
+    Vec r;
+    for (int l = 0, k = 0; l < size; ++l) r.v[l] = (m >> l) & 1 ? p[k++] : T(0);
     return r;
   }
   void store(T* p) const {
