@@ -372,21 +372,20 @@ void depthwise_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* 
   });
 }
 
-// The depthwise fast path for this geometry and layout, or null.
-template <typename T>
-auto pick_depthwise(const ConvGeometry& g, Strides4 xs, Strides4 ys)
-    -> void (*)(const ConvGeometry&, const T*, Strides4, const T*, const T*, T*, Strides4) {
-  if (g.Cg() != 1 || g.Kg() != 1 || g.kh != g.kw || g.sh != g.sw || g.dh != 1 || g.dw != 1 ||
-      g.mode != PadMode::Zeros || xs.w != 1 || ys.w != 1)
-    return nullptr;
-  if (g.kh == 3) return g.sh == 1 ? &depthwise_forward<T, 3, 1> : g.sh == 2 ? &depthwise_forward<T, 3, 2> : nullptr;
-  if (g.kh == 5) return g.sh == 1 ? &depthwise_forward<T, 5, 1> : g.sh == 2 ? &depthwise_forward<T, 5, 2> : nullptr;
-  return nullptr;
+// Whether the depthwise kernels run this geometry: one channel per group, a 3x3 or 5x5 kernel, stride 1 or 2 both
+// ways, no dilation, zero padding, rows contiguous in both tensors.
+inline bool depthwise_fast_path(const ConvGeometry& g, Strides4 xs, Strides4 ys) {
+  return g.Cg() == 1 && g.Kg() == 1 && g.kh == g.kw && (g.kh == 3 || g.kh == 5) && g.sh == g.sw &&
+         (g.sh == 1 || g.sh == 2) && g.dh == 1 && g.dw == 1 && g.mode == PadMode::Zeros && xs.w == 1 && ys.w == 1;
 }
 
 template <typename T>
 void forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys) {
-  if (const auto depthwise = pick_depthwise<T>(g, xs, ys)) return depthwise(g, x, xs, w, bias, y, ys);
+  if (depthwise_fast_path(g, xs, ys)) {
+    const auto f = g.kh == 3 ? (g.sh == 1 ? &depthwise_forward<T, 3, 1> : &depthwise_forward<T, 3, 2>)
+                             : (g.sh == 1 ? &depthwise_forward<T, 5, 1> : &depthwise_forward<T, 5, 2>);
+    return f(g, x, xs, w, bias, y, ys);
+  }
   with_channel_block<Forward, T>(g.Kg(), g, x, xs, w, bias, y, ys);
 }
 
@@ -508,8 +507,7 @@ void depthwise_grad_input_s2(const ConvGeometry& g, const T* gy, Strides4 gys, c
 
 template <typename T>
 void grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs) {
-  if (g.Cg() == 1 && g.Kg() == 1 && g.kh == g.kw && (g.kh == 3 || g.kh == 5) && g.sh == 2 && g.sw == 2 &&
-      g.dh == 1 && g.dw == 1 && g.mode == PadMode::Zeros && gys.w == 1 && gxs.w == 1)
+  if (depthwise_fast_path(g, gxs, gys) && g.sh == 2)
     return g.kh == 3 ? depthwise_grad_input_s2<T, 3>(g, gy, gys, w, gx, gxs)
                      : depthwise_grad_input_s2<T, 5>(g, gy, gys, w, gx, gxs);
   const int64_t ekh = (g.kh - 1) * g.dh, ekw = (g.kw - 1) * g.dw;
@@ -601,8 +599,69 @@ struct GradWeight {
   }
 };
 
+// Depthwise K x K, stride S (1, 2), zero padding: gw[c, i, j] = sum of gy[oh, ow] * x[S oh + i - pad_t,
+// S ow + j - pad_l]. All K * K taps of a channel are vector accumulators at once; a tile of R gy rows is loaded,
+// then each input row under it is loaded once per kernel column and feeds every (gy row, tap row) pair that reads
+// it, as in depthwise_tile. A thread owns whole channels, so each sum has one order (bitwise reproducible).
+template <typename T, int K, int S, int R, bool Masked>
+inline void depthwise_grad_weight_tile(const Walk<T>& wk, const T* x, const T* gy, int64_t oh0, int64_t q,
+                                       Vec<T> (&acc)[K * K]) {
+  constexpr int U = (R - 1) * S + K;
+  const ConvGeometry& g = wk.g;
+  const int64_t ih0 = oh0 * S - g.pad_t, ulo = ih0 < 0 ? -ih0 : 0, uhi = g.H - ih0;
+  const Mask* mq = wk.masks.p + q / Vec<T>::size * wk.mcols;
+  const Mask out = wk.run_mask(q);
+  Vec<T> gv[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const T* p = gy + (oh0 + r) * wk.ys.h + q;
+    gv[r] = oh0 + r >= g.OH ? Vec<T>::zero() : Masked ? Vec<T>::load(p, out) : Vec<T>::load(p);
+  }
+#pragma GCC unroll 5
+  for (int j = 0; j < K; ++j) {
+    const T* xj = x + ih0 * wk.xs.h + q * S + j - g.pad_l;
+#pragma GCC unroll 21
+    for (int u = 0; u < U; ++u) {
+      if (u < ulo || u >= uhi) continue;
+      const Vec<T> xv = simd::load_lanes<S, Masked>(xj + u * wk.xs.h, S, Masked ? mq[j] : 0);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const int i = u - r * S;
+        if (i >= 0 && i < K) acc[i * K + j] = fma(gv[r], xv, acc[i * K + j]);
+      }
+    }
+  }
+}
+
+template <typename T, int K, int S>
+void depthwise_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
+  constexpr int V = Vec<T>::size, R = K == 3 ? tile_vectors(1) : tile_vectors(1) / 2;  // K * K + R + 1 registers
+  const Walk<T> wk(g, xs, gys, /*allow_flat=*/false);
+  parallel_for(0, g.C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      Vec<T> acc[K * K];
+      for (int t = 0; t < K * K; ++t) acc[t] = Vec<T>::zero();
+      for (int64_t n = 0; n < g.N; ++n) {
+        const T* xc = x + n * xs.n + c * xs.c;
+        const T* gyc = gy + n * gys.n + c * gys.c;
+        for (int64_t oh0 = 0; oh0 < g.OH; oh0 += R)
+          for (int64_t q = 0; q < wk.len; q += V) {
+            if (wk.full[q / V]) depthwise_grad_weight_tile<T, K, S, R, false>(wk, xc, gyc, oh0, q, acc);
+            else depthwise_grad_weight_tile<T, K, S, R, true>(wk, xc, gyc, oh0, q, acc);
+          }
+      }
+      for (int t = 0; t < K * K; ++t) gw[c * K * K + t] = acc[t].sum();
+    }
+  });
+}
+
 template <typename T>
 void grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
+  if (depthwise_fast_path(g, xs, gys)) {
+    const auto f = g.kh == 3 ? (g.sh == 1 ? &depthwise_grad_weight<T, 3, 1> : &depthwise_grad_weight<T, 3, 2>)
+                             : (g.sh == 1 ? &depthwise_grad_weight<T, 5, 1> : &depthwise_grad_weight<T, 5, 2>);
+    return f(g, x, xs, gy, gys, gw);
+  }
   with_channel_block<GradWeight, T>(g.Kg(), g, x, xs, gy, gys, gw);
 }
 
