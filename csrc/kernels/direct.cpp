@@ -557,23 +557,28 @@ struct GradWeight {
               const T* xc = x + n * xs.n + (grp * Cg + c) * xs.c;
               const T* gyk = gy + n * gys.n + k0 * gys.c;
               for (int64_t run = 0; run < wk.runs; ++run) {
-                // This run's taps among [t0, t0 + J), as positions in the block (a tap whose row is outside is absent).
+                // This run's taps in [t0, t0 + J), by slot in the block (a tap whose row is outside is absent). The
+                // slot loop below is unrolled, so acc[kb][slot] names a register, not a stack slot.
                 const int64_t nt = wk.run_taps(run, taps.p);
                 Tap sel[JMax];
-                int slot[JMax], ns = 0;
+                bool present[JMax] = {};
                 for (int64_t t = 0; t < nt; ++t)
-                  if (taps[t].widx >= t0 && taps[t].widx < t0 + J) sel[ns] = taps[t], slot[ns++] = int(taps[t].widx - t0);
-                if (!ns) continue;
+                  if (taps[t].widx >= t0 && taps[t].widx < t0 + J)
+                    sel[taps[t].widx - t0] = taps[t], present[taps[t].widx - t0] = true;
                 const T* gyr = gyk + wk.y_offset(run);
                 for (int64_t q = 0; q < wk.len; q += V) {
                   const Mask out = wk.run_mask(q);
                   Vec<T> gv[KB];
+#pragma GCC unroll 8
                   for (int kb = 0; kb < KB; ++kb)
                     gv[kb] = simd::load_strided(gyr + kb * gys.c + q * wk.ystep, wk.ystep, out);
-                  for (int s = 0; s < ns; ++s) {
+#pragma GCC unroll 16
+                  for (int s = 0; s < JMax; ++s) {
+                    if (!present[s]) continue;
                     const Vec<T> xv =
                         simd::load_strided(xc + sel[s].xoff + q * wk.xstep, wk.xstep, wk.tap_mask(sel[s], q) & out);
-                    for (int kb = 0; kb < KB; ++kb) acc[kb][slot[s]] = fma(gv[kb], xv, acc[kb][slot[s]]);
+#pragma GCC unroll 8
+                    for (int kb = 0; kb < KB; ++kb) acc[kb][s] = fma(gv[kb], xv, acc[kb][s]);
                   }
                 }
               }
