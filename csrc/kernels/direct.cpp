@@ -319,15 +319,16 @@ struct Forward {
 // reads it, up to K FMAs at stride 1 (10 loads for 24 FMAs at 3x3, R = 8, instead of 24). Rows outside the
 // input are skipped (their taps read zeros), so the top and bottom edges need no separate pass, and rows past the
 // output are computed but not stored.
-template <typename T, int K, int S, int R, bool Masked>
-inline void depthwise_tile(const Walk<T>& wk, const T* x, const T* w, T bias, int64_t oh0, int64_t q, T* y) {
+//
+// for_each_tile_tap calls f(r, i, j, xv) for every output row r of the tile at (oh0, vector q) and tap (i, j) that
+// reads inside the input, with xv the input vector it reads; the loops unroll, so r, i and j are constants in f.
+template <typename T, int K, int S, int R, bool Masked, typename F>
+__attribute__((always_inline)) inline void for_each_tile_tap(const Walk<T>& wk, const T* x, int64_t oh0, int64_t q,
+                                                             const F& f) {
   constexpr int U = (R - 1) * S + K;  // input rows under the tile
   const ConvGeometry& g = wk.g;
   const int64_t ih0 = oh0 * S - g.pad_t, ulo = ih0 < 0 ? -ih0 : 0, uhi = g.H - ih0;
   const Mask* mq = wk.masks.p + q / Vec<T>::size * wk.mcols;
-  Vec<T> acc[R];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) acc[r] = Vec<T>::set1(bias);
 #pragma GCC unroll 5
   for (int j = 0; j < K; ++j) {
     const T* xj = x + ih0 * wk.xs.h + q * S + j - g.pad_l;
@@ -338,10 +339,21 @@ inline void depthwise_tile(const Walk<T>& wk, const T* x, const T* w, T bias, in
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const int i = u - r * S;  // the tap row that output row r reads from input row u
-        if (i >= 0 && i < K) acc[r] = fma(Vec<T>::set1(w[i * K + j]), xv, acc[r]);
+        if (i >= 0 && i < K) f(r, i, j, xv);
       }
     }
   }
+}
+
+template <typename T, int K, int S, int R, bool Masked>
+inline void depthwise_tile(const Walk<T>& wk, const T* x, const T* w, T bias, int64_t oh0, int64_t q, T* y) {
+  const ConvGeometry& g = wk.g;
+  Vec<T> acc[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) acc[r] = Vec<T>::set1(bias);
+  for_each_tile_tap<T, K, S, R, Masked>(wk, x, oh0, q, [&](int r, int i, int j, Vec<T> xv) __attribute__((always_inline)) {
+    acc[r] = fma(Vec<T>::set1(w[i * K + j]), xv, acc[r]);
+  });
   const Mask out = wk.run_mask(q);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
@@ -607,35 +619,20 @@ struct GradWeight {
 // Depthwise K x K, stride S (1, 2), zero padding: gw[c, i, j] = sum of gy[oh, ow] * x[S oh + i - pad_t,
 // S ow + j - pad_l]. All K * K taps of a channel are vector accumulators at once; a tile of R gy rows is loaded,
 // then each input row under it is loaded once per kernel column and feeds every (gy row, tap row) pair that reads
-// it, as in depthwise_tile. A thread owns whole channels, so each sum has one order (bitwise reproducible).
+// it, as in depthwise_tile (for_each_tile_tap). A thread owns whole channels, so each sum has one order (bitwise reproducible).
 template <typename T, int K, int S, int R, bool Masked>
 inline void depthwise_grad_weight_tile(const Walk<T>& wk, const T* x, const T* gy, int64_t oh0, int64_t q,
                                        Vec<T> (&acc)[K * K]) {
-  constexpr int U = (R - 1) * S + K;
-  const ConvGeometry& g = wk.g;
-  const int64_t ih0 = oh0 * S - g.pad_t, ulo = ih0 < 0 ? -ih0 : 0, uhi = g.H - ih0;
-  const Mask* mq = wk.masks.p + q / Vec<T>::size * wk.mcols;
   const Mask out = wk.run_mask(q);
   Vec<T> gv[R];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     const T* p = gy + (oh0 + r) * wk.ys.h + q;
-    gv[r] = oh0 + r >= g.OH ? Vec<T>::zero() : Masked ? Vec<T>::load(p, out) : Vec<T>::load(p);
+    gv[r] = oh0 + r >= wk.g.OH ? Vec<T>::zero() : Masked ? Vec<T>::load(p, out) : Vec<T>::load(p);
   }
-#pragma GCC unroll 5
-  for (int j = 0; j < K; ++j) {
-    const T* xj = x + ih0 * wk.xs.h + q * S + j - g.pad_l;
-#pragma GCC unroll 21
-    for (int u = 0; u < U; ++u) {
-      if (u < ulo || u >= uhi) continue;
-      const Vec<T> xv = simd::load_lanes<S, Masked>(xj + u * wk.xs.h, S, Masked ? mq[j] : 0);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        const int i = u - r * S;
-        if (i >= 0 && i < K) acc[i * K + j] = fma(gv[r], xv, acc[i * K + j]);
-      }
-    }
-  }
+  for_each_tile_tap<T, K, S, R, Masked>(wk, x, oh0, q, [&](int r, int i, int j, Vec<T> xv) __attribute__((always_inline)) {
+    acc[i * K + j] = fma(gv[r], xv, acc[i * K + j]);
+  });
 }
 
 template <typename T, int K, int S>
