@@ -152,10 +152,12 @@ def flops(spec, batch, backward):
     return 2.0 * y.numel() * w.shape[1] * w.shape[2] * w.shape[3] * (3 if backward else 1)
 
 
-def workspace(spec, batch):
+def workspace(spec, batch, backward):
+    """The largest scratch of the timed passes (auto may run im2col in a backward pass and direct in the forward)."""
     C, H, W, K, kh, kw, stride, pad, dil, groups, mode = spec
-    return torchconv._C.workspace_bytes("forward", [batch, C, H, W], [K, C // groups, kh, kw], list(pair(stride)),
-                                        list(pad), list(pair(dil)), groups, mode, ALGORITHM, 4)
+    passes = ("forward", "grad_input", "grad_weight") if backward else ("forward",)
+    return max(torchconv._C.workspace_bytes(p, [batch, C, H, W], [K, C // groups, kh, kw], list(pair(stride)),
+                                            list(pad), list(pair(dil)), groups, mode, ALGORITHM, 4) for p in passes)
 
 
 def time_alternating(fns, min_block_s=0.05, blocks=7):
@@ -213,8 +215,8 @@ def run(suite, batch, baseline, backward=False, progress=True):
         checks = verify(spec, batch, ["torchconv"] if compared == "torch" else ["torchconv", compared])
         err, ok = checks["torchconv"]
         row = dict(layer=name, shape=shape, torch_ms=t_torch * 1e3, torchconv_ms=t_ours * 1e3, ratio=t_torch / t_ours,
-                   gflops=flops(spec, batch, backward) / t_ours / 1e9, workspace_bytes=workspace(spec, batch),
-                   max_err=err, ok=ok)
+                   gflops=flops(spec, batch, backward) / t_ours / 1e9,
+                   workspace_bytes=workspace(spec, batch, backward), max_err=err, ok=ok)
         if compared in checks:
             row["baseline_max_err"], row["baseline_ok"] = checks[compared]
         rows.append(row)

@@ -24,25 +24,31 @@ torchconv::ConvGeometry geometry(const Sizes& input_size, const Sizes& weight_si
                                   dilation.data(), groups, padding_mode);
 }
 
-// What algorithm="auto" (or the requested one) runs for this convolution, and why.
-std::pair<std::string, std::string> explain(const Sizes& input_size, const Sizes& weight_size, const Sizes& stride,
-                                            const Sizes& padding, const Sizes& dilation, int64_t groups,
-                                            const std::string& padding_mode, const std::string& algorithm) {
+torchconv::ConvPass parse_pass(const std::string& pass) {
+  using torchconv::ConvPass;
+  if (pass == "forward") return ConvPass::Forward;
+  if (pass == "grad_input") return ConvPass::GradInput;
+  if (pass == "grad_weight") return ConvPass::GradWeight;
+  throw std::invalid_argument("unknown pass '" + pass + "'; expected forward, grad_input or grad_weight");
+}
+
+// What algorithm="auto" (or the requested one) runs for this pass of this convolution, and why.
+std::pair<std::string, std::string> explain(const std::string& pass, const Sizes& input_size,
+                                            const Sizes& weight_size, const Sizes& stride, const Sizes& padding,
+                                            const Sizes& dilation, int64_t groups, const std::string& padding_mode,
+                                            const std::string& algorithm) {
   const auto g = geometry(input_size, weight_size, stride, padding, dilation, groups, padding_mode);
-  const auto choice = torchconv::choose_algorithm(g, algorithm);
+  const auto choice = torchconv::choose_algorithm(g, parse_pass(pass), algorithm);
   return {torchconv::algorithm_name(choice.algorithm), choice.reason};
 }
 
 int64_t workspace_bytes(const std::string& pass, const Sizes& input_size, const Sizes& weight_size,
                         const Sizes& stride, const Sizes& padding, const Sizes& dilation, int64_t groups,
                         const std::string& padding_mode, const std::string& algorithm, int64_t elem_size) {
-  using namespace torchconv;
   const auto g = geometry(input_size, weight_size, stride, padding, dilation, groups, padding_mode);
-  const ConvPass p = pass == "forward"       ? ConvPass::Forward
-                     : pass == "grad_input"  ? ConvPass::GradInput
-                     : pass == "grad_weight" ? ConvPass::GradWeight
-                                             : throw std::invalid_argument("unknown pass '" + pass + "'");
-  return torchconv::workspace_bytes(g, choose_algorithm(g, algorithm).algorithm, p, static_cast<size_t>(elem_size));
+  const auto p = parse_pass(pass);
+  return torchconv::workspace_bytes(g, torchconv::choose_algorithm(g, p, algorithm).algorithm, p,
+                                    static_cast<size_t>(elem_size));
 }
 
 }  // namespace
@@ -67,7 +73,7 @@ PYBIND11_MODULE(_C, m) {
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"),
         py::arg("algorithm"), py::arg("elem_size"),
         "Bytes of scratch one call allocates (im2col: columns, a tile, index maps; direct: none).");
-  m.def("explain", &explain, py::arg("input_size"), py::arg("weight_size"), py::arg("stride"), py::arg("padding"),
-        py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"), py::arg("algorithm"),
-        "(algorithm, reason) that the op would run for this geometry.");
+  m.def("explain", &explain, py::arg("pass_"), py::arg("input_size"), py::arg("weight_size"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"), py::arg("algorithm"),
+        "(algorithm, reason) that this pass (forward, grad_input, grad_weight) would run for this geometry.");
 }

@@ -66,21 +66,36 @@ def test_large_reduction_matches_torch():
 
 
 def test_explain():
+    def drop_backward(d):
+        return {k: v for k, v in d.items() if k not in ("grad_input", "grad_weight")}
+
     dw = torchconv.explain((8, 32, 56, 56), (32, 1, 3, 3), padding=1, groups=32)
     assert dw["algorithm"] == "direct" and "column stride 1 or 2" in dw["reason"] and dw["workspace_bytes"] == 0
-    g32 = torchconv.explain((1, 128, 56, 56), (128, 4, 3, 3), padding=1, groups=32)
+    g32 = torchconv.explain((1, 128, 56, 56), (128, 4, 3, 3), stride=2, padding=1, groups=32)
+    for d in (dw, g32):  # small GEMMs: every pass direct
+        assert [d[p]["algorithm"] for p in ("grad_input", "grad_weight")] == ["direct", "direct"]
     assert g32["algorithm"] == "direct" and g32["workspace_bytes"] == 0
     dense = torchconv.explain((8, 64, 56, 56), (64, 64, 3, 3), padding="same")
     assert dense["algorithm"] == "direct" and dense["workspace_bytes"] == 0
+    # The backward rules: grad_weight of a large GEMM is im2col; grad_input only where direct would scatter.
+    assert dense["grad_input"] == {"algorithm": "direct", "reason": dense["grad_input"]["reason"], "workspace_bytes": 0}
+    assert dense["grad_weight"]["algorithm"] == "im2col" and "grad_weight" in dense["grad_weight"]["reason"]
+    assert dense["grad_weight"]["workspace_bytes"] > dense["grad_input"]["workspace_bytes"] == 0
+    strided = torchconv.explain((1, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1)
+    assert strided["algorithm"] == "direct" and strided["grad_input"]["algorithm"] == "im2col"
+    assert "scatter" in strided["grad_input"]["reason"]
     patchify = torchconv.explain((8, 3, 224, 224), (96, 3, 4, 4), stride=4)
     assert patchify["algorithm"] == "im2col" and "above 2" in patchify["reason"]
     assert 0 < patchify["workspace_bytes"] <= (4 << 20) + (64 << 10)
     forced = torchconv.explain((32, 56, 56), (32, 1, 3, 3), groups=32, algorithm="im2col")
-    assert forced == {"algorithm": "im2col", "reason": "requested", "workspace_bytes": forced["workspace_bytes"]}
+    assert drop_backward(forced) == {"algorithm": "im2col", "reason": "requested",
+                                     "workspace_bytes": forced["workspace_bytes"]}
+    assert forced["grad_weight"]["algorithm"] == forced["grad_input"]["algorithm"] == "im2col"
     reflect = torchconv.explain((1, 64, 28, 28), (64, 64, 3, 3), padding=1, padding_mode="reflect")
     assert reflect["algorithm"] == "im2col" and "padding mode" in reflect["reason"]
     dense_direct = torchconv.explain((1, 64, 8, 8), (64, 64, 3, 3), algorithm="direct")
-    assert dense_direct == {"algorithm": "direct", "reason": "requested", "workspace_bytes": 0}
+    assert drop_backward(dense_direct) == {"algorithm": "direct", "reason": "requested", "workspace_bytes": 0}
+    assert dense_direct["grad_weight"] == {"algorithm": "direct", "reason": "requested", "workspace_bytes": 0}
 
 
 def test_fma_peak_is_measured():

@@ -11,7 +11,7 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
   check_tensors({{&input, "input"}, {&weight, "weight"}});
   const auto in_size = sizes4(input), w_size = sizes4(weight);
   const ConvGeometry g = geometry(in_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
-  const Algorithm algo = choose_algorithm(g, algorithm).algorithm;
+  const Algorithm algo = choose_algorithm(g, ConvPass::Forward, algorithm).algorithm;
   if (bias.has_value()) {
     check_tensors({{&input, "input"}, {&*bias, "bias"}});
     STD_TORCH_CHECK(bias->dim() == 1 && bias->size(0) == g.K, "torchconv: expected bias of size (", g.K,

@@ -13,7 +13,7 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   const auto w_size = sizes4(weight);
   const ConvGeometry g = geometry(input_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
   check_output_size(grad_output, g);
-  const Algorithm algo = choose_algorithm(g, algorithm).algorithm;
+  const Algorithm algo = choose_algorithm(g, ConvPass::GradInput, algorithm).algorithm;
   weight = as_contiguous(weight);
   Tensor grad_input = empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight));
   auto ws = workspace(workspace_bytes(g, algo, ConvPass::GradInput, weight.element_size()));

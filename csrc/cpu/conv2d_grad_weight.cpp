@@ -13,7 +13,7 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
   const auto in_size = sizes4(input);
   const ConvGeometry g = geometry(in_size.data(), weight_size.data(), stride, padding, dilation, groups, padding_mode);
   check_output_size(grad_output, g);
-  const Algorithm algo = choose_algorithm(g, algorithm).algorithm;
+  const Algorithm algo = choose_algorithm(g, ConvPass::GradWeight, algorithm).algorithm;
   // Always contiguous: the kernel accumulates W_g as (K/groups, C/groups*kh*kw) matrices.
   Tensor grad_weight = empty4({weight_size[0], weight_size[1], weight_size[2], weight_size[3]},
                               input.scalar_type(), MemoryFormat::Contiguous);

@@ -18,9 +18,13 @@ struct AlgorithmChoice {
 
 inline const char* algorithm_name(Algorithm a) { return a == Algorithm::Im2col ? "im2col" : "direct"; }
 
-// `requested` is "auto", "im2col" or "direct"; both kernels run every geometry. The auto rule:
-// - column stride 1 or 2: direct. It reads each input vector once for a block of output channels and rows, with
-//   no workspace, where im2col gathers k*k copies of the input and (for groups) runs one small GEMM per group.
+// Whether one group's GEMM (K/groups x C/groups*kh*kw, times the pixels) is big enough for MKL's blocked GEMM to
+// beat the direct backward kernels, whose vectors run along the pixels (see the backward rules below).
+inline bool large_gemm(const ConvGeometry& g) { return g.Kg() >= 32 && (g.groups == 1 || g.Cg() >= 64); }
+
+// `requested` is "auto", "im2col" or "direct"; both kernels run every geometry. The auto rule, per pass:
+// - forward, column stride 1 or 2: direct. It reads each input vector once for a block of output channels and rows,
+//   with no workspace, where im2col gathers k*k copies of the input and (for groups) runs one small GEMM per group.
 //   Measured (fp32, AVX-512, 2 threads, batch 1, medians of alternating blocks; bench/bench.py --algorithm
 //   direct|im2col): ResNet-50 layers direct 97-179 GFLOP/s vs im2col 62-126 (each layer; the stride-2 3x3 ties,
 //   2.37 vs 2.22 ms). bench/bench.py --suite resnext: im2col 0.24x oneDNN (geomean), direct 1.53x; depthwise
@@ -31,13 +35,27 @@ inline const char* algorithm_name(Algorithm a) { return a == Algorithm::Im2col ?
 //   2x64x28x28 3x3 reflect, two runs of one session: direct 1.90 ms (0.36x oneDNN), then with this rule im2col
 //   1.55 ms (0.46x). The 1x7 circular layer (32 channels) stays direct: 0.39 ms, where im2col took 0.48 ms in the
 //   previous session's run.
-inline AlgorithmChoice choose_algorithm(const ConvGeometry& g, const std::string& requested) {
+// - grad_weight with a large GEMM: im2col. The direct grad_weight sums along the pixels, so each FMA needs two
+//   loaded vectors; MKL's packed GEMM broadcasts one. Per-pass times (ms, 2 threads, batch 1, one session,
+//   direct vs im2col): ResNet-50 3x3 64@56 6.7 vs 2.7, 3x3 512@7 9.6 vs 2.7, 1x1 64->256@56 3.0 vs 0.8, stem
+//   11.8 vs 3.4, dense 32@56 2.7 vs 1.6; but g=8 256@28 (32 channels a group) 3.6 vs 4.3, g=32 512@14 0.64 vs
+//   0.85, dense 16@56 0.72 vs 0.84, where one small GEMM per group or a short reduction loses.
+// - grad_input with a large GEMM that the direct kernel would scatter (stride 2): im2col. 3x3/2 128@56 16.3 vs
+//   2.2, stem 17.0 vs 5.2; the gather form stays direct (3x3 64@56 1.6 vs 4.1), as does the grouped stride-2 3x3
+//   (g=32 256@56/2, 1.2 vs 3.0), whose GEMM is small.
+inline AlgorithmChoice choose_algorithm(const ConvGeometry& g, ConvPass pass, const std::string& requested) {
   if (requested == "im2col") return {Algorithm::Im2col, "requested"};
   if (requested == "direct") return {Algorithm::Direct, "requested"};
   if (requested != "auto") detail::fail("unknown algorithm '", requested, "'; expected one of auto, im2col, direct");
   if (g.mode != PadMode::Zeros && g.Cg() >= 64)
     return {Algorithm::Im2col, "padding mode other than zeros with 64 or more channels per group: im2col + GEMM "
                                "(the direct kernel would add the padded taps of every edge pixel one by one)"};
+  if (pass == ConvPass::GradWeight && large_gemm(g))
+    return {Algorithm::Im2col, "grad_weight with 32 or more output channels per group, one group or 64 or more "
+                               "input channels a group: im2col + GEMM (the direct kernel loads two vectors per FMA)"};
+  if (pass == ConvPass::GradInput && large_gemm(g) && !direct_grad_input_gathers(g))
+    return {Algorithm::Im2col, "grad_input of a strided layer with a large GEMM: im2col + GEMM (the direct kernel "
+                               "would scatter into the input gradient once per tap)"};
   if (g.sw <= 2)
     return {Algorithm::Direct, "column stride 1 or 2: the direct kernel reads each input vector once for a block "
                                "of output channels and rows, with no workspace"};

@@ -12,6 +12,27 @@
 
 namespace torchconv {
 
+// The depthwise kernels' geometry: one channel per group, a 3x3 or 5x5 kernel, stride 1 or 2 both ways, no
+// dilation, zero padding (they also need contiguous rows, which the adapters provide).
+inline bool depthwise_fast_path_geometry(const ConvGeometry& g) {
+  return g.Cg() == 1 && g.Kg() == 1 && g.kh == g.kw && (g.kh == 3 || g.kh == 5) && g.sh == g.sw &&
+         (g.sh == 1 || g.sh == 2) && g.dh == 1 && g.dw == 1 && g.mode == PadMode::Zeros;
+}
+
+// Whether grad_input runs as a forward over the flipped kernel: zero padding, unit stride, and padding within the
+// kernel's extent, so the adjoint is itself a convolution.
+inline bool grad_input_is_forward(const ConvGeometry& g) {
+  const int64_t ekh = (g.kh - 1) * g.dh, ekw = (g.kw - 1) * g.dw;
+  return g.mode == PadMode::Zeros && g.sh == 1 && g.sw == 1 && g.pad_t <= ekh && g.pad_b <= ekh &&
+         g.pad_l <= ekw && g.pad_r <= ekw;
+}
+
+// Whether grad_input gathers (each gx sum in a register): as a forward, or the depthwise stride-2 tile. Otherwise
+// it scatters, reading and writing gx once per tap.
+inline bool direct_grad_input_gathers(const ConvGeometry& g) {
+  return grad_input_is_forward(g) || (depthwise_fast_path_geometry(g) && g.sh == 2);
+}
+
 template <typename T>
 struct DirectKernels {
   // y = conv2d(x, w) + bias; w is contiguous (K, C / groups, kh, kw), bias may be null.

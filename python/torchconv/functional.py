@@ -120,8 +120,9 @@ def explain(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1
     """Which kernel torchconv.conv2d runs for these shapes and arguments, and why.
 
     Takes the arguments of conv2d, with shapes in place of tensors (4-D, or 3-D unbatched). Returns a dict with
-    'algorithm' ('im2col' or 'direct'), 'reason', and 'workspace_bytes' (float32 forward). Raises the error
-    conv2d would raise for an invalid geometry or an algorithm that cannot run it.
+    'algorithm' ('im2col' or 'direct'), 'reason' and 'workspace_bytes' (float32) for the forward, and the same
+    three for each backward pass under 'grad_input' and 'grad_weight' (auto may pick a different kernel per pass).
+    Raises the error conv2d would raise for an invalid geometry or an algorithm that cannot run it.
     """
     input_shape, weight_shape = list(input_shape), list(weight_shape)
     if len(input_shape) == 3:
@@ -129,6 +130,10 @@ def explain(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     pad = _padding4(padding, weight_shape[2:], dilation, stride)
     args = (input_shape, weight_shape, stride, pad, dilation, groups, padding_mode)
-    name, reason = _C.explain(*args, algorithm)
-    return {"algorithm": name, "reason": reason,
-            "workspace_bytes": _C.workspace_bytes("forward", *args, algorithm, 4)}
+
+    def one(pass_):
+        name, reason = _C.explain(pass_, *args, algorithm)
+        workspace = _C.workspace_bytes(pass_, *args, algorithm, 4)
+        return {"algorithm": name, "reason": reason, "workspace_bytes": workspace}
+
+    return {**one("forward"), "grad_input": one("grad_input"), "grad_weight": one("grad_weight")}
