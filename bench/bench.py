@@ -98,6 +98,7 @@ def unfold_skip_reason(spec):
 
 
 ALGORITHM = "auto"  # torchconv's algorithm argument, from --algorithm
+LAYOUT = torch.contiguous_format  # the input's (and so the output's) memory format, from --channels-last
 
 
 def make_case(spec, batch, dtype=torch.float32, backward=False):
@@ -106,7 +107,7 @@ def make_case(spec, batch, dtype=torch.float32, backward=False):
     With backward, each one computes the gradients of input, weight and bias of its output instead."""
     C, H, W, K, kh, kw, stride, pad, dil, groups, mode = spec
     g = torch.Generator().manual_seed(0)  # drawn in float64, so both dtypes get the same values
-    x = torch.randn(batch, C, H, W, generator=g, dtype=torch.float64).to(dtype)
+    x = torch.randn(batch, C, H, W, generator=g, dtype=torch.float64).to(dtype).contiguous(memory_format=LAYOUT)
     w = (torch.randn(K, C // groups, kh, kw, generator=g, dtype=torch.float64) / (C // groups * kh * kw) ** 0.5).to(dtype)
     b = torch.randn(K, generator=g, dtype=torch.float64).to(dtype)
     stride, dil = pair(stride), pair(dil)
@@ -137,6 +138,7 @@ def make_case(spec, batch, dtype=torch.float32, backward=False):
     if not backward:
         return x, w, forwards
     gy = torch.randn(torchconv_forward().shape, generator=g, dtype=torch.float64).to(dtype)
+    gy = gy.contiguous(memory_format=LAYOUT)
 
     def with_backward(f):
         return lambda: torch.autograd.grad(f(), (x, w, b), gy)
@@ -324,6 +326,8 @@ def main():
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for both sides")
     p.add_argument("--algorithm", default="auto", choices=["auto", "im2col", "direct"],
                    help="torchconv's kernel choice (default: auto, the rule in csrc/kernels/algorithm.h)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="inputs (and output gradients) in channels_last memory format, for both sides")
     p.add_argument("--peak", type=float, default=None, metavar="GFLOPS",
                    help="peak fp32 GFLOP/s of the machine, for the %% peak column "
                         "(default: measured by torchconv._C.fma_peak_gflops when the build has it)")
@@ -332,8 +336,9 @@ def main():
                    help="draw the ratios per layer and baseline to this PNG (needs matplotlib)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
-    global ALGORITHM
+    global ALGORITHM, LAYOUT
     ALGORITHM = a.algorithm
+    LAYOUT = torch.channels_last if a.channels_last else torch.contiguous_format
     if a.peak is not None and a.peak <= 0:
         p.error("--peak must be positive")
     baselines = BASELINE_SETS.get(a.baseline, [a.baseline])
@@ -360,7 +365,8 @@ def main():
     info = torchconv.build_info()
     print(f"torchconv {info['version']} (kernels: {info['cpu_isa']}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, suite {a.suite}, batch {a.batch}, float32, "
-          f"{'forward + backward' if backward else 'forward'}, algorithm {a.algorithm}")
+          f"{'forward + backward' if backward else 'forward'}, algorithm {a.algorithm}"
+          f"{', channels_last' if a.channels_last else ''}")
     peak, peak_source = peak_gflops(a.peak, torch.get_num_threads())
     print(f"peak fp32: {peak:.1f} GFLOP/s (from {peak_source})" if peak is not None else
           f"peak fp32: {peak_source}, so % peak shows as -")
@@ -373,7 +379,8 @@ def main():
         else:
             out = subprocess.run([sys.executable, __file__, "--child", "--suite", a.suite, "--batch", str(a.batch),
                                   "--baseline", baseline, "--mode", a.mode, "--algorithm", a.algorithm,
-                                  "--threads", str(torch.get_num_threads())],
+                                  "--threads", str(torch.get_num_threads())]
+                                 + (["--channels-last"] if a.channels_last else []),
                                  check=True, stdout=subprocess.PIPE, text=True)
             results[baseline] = json.loads(out.stdout)
         print_table(results[baseline], f"against {BASELINE_TITLES[baseline]}", peak)

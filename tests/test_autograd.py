@@ -43,22 +43,26 @@ def test_gradcheck_backward_ops_directly():
     assert torch.autograd.gradcheck(gw, (x, gy)) and torch.autograd.gradgradcheck(gw, (x, gy))
 
 
-def _backward(x, w, gy):
+def _backward(x, w, gy, groups):
     x, w = x.clone().requires_grad_(), w.clone().requires_grad_()
-    y = torchconv.conv2d(x, w, None, 1, 1, 1, 2)
+    y = torchconv.conv2d(x, w, None, 1, 1, 1, groups)
     return torch.autograd.grad(y, (x, w), gy)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_backward_bitwise_reproducible(dtype):
+@pytest.mark.parametrize("C,K,groups,layout", [(64, 32, 2, torch.contiguous_format),
+                                               (32, 64, 1, torch.contiguous_format),
+                                               (40, 40, 40, torch.channels_last)],
+                         ids=["grouped-direct", "dense-im2col-grad-weight", "depthwise-channels-last"])
+def test_backward_bitwise_reproducible(dtype, C, K, groups, layout):
     """Large enough for several im2col tiles and both threads: every run gives the same bits."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(9, 64, 20, 20, generator=g, dtype=dtype)
-    w = torch.randn(32, 32, 3, 3, generator=g, dtype=dtype)
-    gy = torch.randn(9, 32, 20, 20, generator=g, dtype=dtype)
-    first = _backward(x, w, gy)
+    x = torch.randn(9, C, 20, 20, generator=g, dtype=dtype).contiguous(memory_format=layout)
+    w = torch.randn(K, C // groups, 3, 3, generator=g, dtype=dtype)
+    gy = torch.randn(9, K, 20, 20, generator=g, dtype=dtype).contiguous(memory_format=layout)
+    first = _backward(x, w, gy, groups)
     for _ in range(4):
-        for a, b in zip(first, _backward(x, w, gy)):
+        for a, b in zip(first, _backward(x, w, gy, groups)):
             assert torch.equal(a, b)
 
 

@@ -55,7 +55,8 @@ def run_case(c, dtype, seed=0):
     y = torchconv.conv2d(x, w, b, c["stride"], c["pad4"], c["dilation"], c["groups"], padding_mode=c["mode"],
                          algorithm=c["algorithm"])
     gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
-    grads = torch.autograd.grad(y, [t for t in (x, w, b) if t is not None], gy.to(dtype), allow_unused=True)
+    gy_ours = make_layout(gy.to(dtype), c.get("grad_layout", "contiguous"))
+    grads = torch.autograd.grad(y, [t for t in (x, w, b) if t is not None], gy_ours, allow_unused=True)
 
     xr, wr = x64.clone().requires_grad_(), w64.clone().requires_grad_()
     br = b64.clone().requires_grad_() if b64 is not None else None
@@ -264,3 +265,24 @@ def test_depthwise_fast_path(k, stride, H, W, pad):
     for layout in ("contiguous", "channels_last", "sliced"):
         check_case(dict(c, layout=layout), torch.float64)
     check_case(c, torch.float32)
+
+
+@pytest.mark.parametrize("kernel,stride,dilation", [((3, 3), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)),
+                                                    ((5, 5), (1, 1), (1, 1)), ((5, 5), (2, 2), (1, 1)),
+                                                    ((2, 4), (1, 2), (2, 1)), ((7, 1), (2, 1), (1, 1))])
+@pytest.mark.parametrize("mode", MODES)
+def test_depthwise_channels_last(kernel, stride, dilation, mode):
+    """Depthwise on channels_last input and output gradient: the kernels that vectorize along C. 37 channels give
+    full vectors and a partial one (float32 and float64); W = 37 runs blocks of 8 and 4 pixels and edge pixels,
+    W = 7 only short blocks, W = 2 none; 4-sided padding reaches past the kernel's extent on one side."""
+    for H, W in [(9, 37), (7, 7), (5, 2)]:
+        c = dict(algorithm="auto", N=2, C=37, K=37, H=H, W=W, kh=kernel[0], kw=kernel[1], stride=stride,
+                 dilation=dilation, pad4=[2, 1, kernel[0], 0], groups=37, mode=mode, bias=True,
+                 layout="channels_last", weight_layout="contiguous", grad_layout="channels_last")
+        widest = max(max(c["pad4"][:2]) - W, max(c["pad4"][2:]) - H)
+        if (mode == "reflect" and widest >= 0) or (mode == "circular" and widest > 0):
+            continue  # torch's F.pad, the reference, needs pad < size (reflect) or <= size (circular)
+        y, *_ = run_case(c, torch.float64)
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        check_case(c, torch.float64)
+        check_case(c, torch.float32)

@@ -2,6 +2,7 @@
 // The shape rules themselves live in kernels/geometry.h.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -118,13 +119,25 @@ inline void* workspace_ptr(std::optional<Tensor>& ws) { return ws ? ws->mutable_
 // Every call into torch goes through the boxed dispatcher (about a microsecond); skip it when there is nothing to do.
 inline Tensor as_contiguous(const Tensor& t) { return t.is_contiguous() ? t : torch::stable::contiguous(t); }
 
-// The direct kernels vectorize along W. A tensor whose W stride is not 1 (channels_last) is read through a
-// contiguous copy, and written through one: a pass over memory instead of a gather per lane.
+// The direct kernels vectorize along W, and along C for a depthwise layer (one channel per group) whose tensors
+// all have channel stride 1 (channels_last). Whether this call's tensors are read in place along C:
+inline bool direct_along_c(Algorithm algo, const ConvGeometry& g, std::initializer_list<const Tensor*> tensors) {
+  if (algo != Algorithm::Direct || g.Cg() != 1 || g.Kg() != 1) return false;
+  for (const Tensor* t : tensors)
+    if (t->stride(1) != 1) return false;
+  return true;
+}
+
+// Otherwise a tensor whose W stride is not 1 (channels_last) is read through a contiguous copy, and written through
+// one: a pass over memory instead of a gather per lane.
 inline Tensor rows_contiguous(const Tensor& t) { return t.stride(3) == 1 ? t : as_contiguous(t); }
+inline Tensor direct_operand(const Tensor& t, Algorithm algo, bool along_c) {
+  return algo == Algorithm::Direct && !along_c ? rows_contiguous(t) : t;
+}
 
 // Where a kernel writes `out`: `out` itself, or a contiguous stand-in to copy back with finish_output.
-inline Tensor output_target(const Tensor& out, Algorithm algo) {
-  if (algo != Algorithm::Direct || out.stride(3) == 1) return out;
+inline Tensor output_target(const Tensor& out, Algorithm algo, bool along_c) {
+  if (algo != Algorithm::Direct || along_c || out.stride(3) == 1) return out;
   return empty4(sizes4(out), out.scalar_type(), MemoryFormat::Contiguous);
 }
 inline void finish_output(Tensor& out, const Tensor& target) {

@@ -21,8 +21,9 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
   weight = as_contiguous(weight);  // the GEMM reads W as a (K, C/groups*kh*kw) matrix
   Tensor out = empty4({g.N, g.K, g.OH, g.OW}, input.scalar_type(), output_format(input, weight));
   auto ws = workspace(workspace_bytes(g, algo, ConvPass::Forward, input.element_size()));
-  if (algo == Algorithm::Direct) input = rows_contiguous(input);
-  Tensor target = output_target(out, algo);
+  const bool along_c = direct_along_c(algo, g, {&input, &out});
+  input = direct_operand(input, algo, along_c);
+  Tensor target = output_target(out, algo, along_c);
   dispatch_float(input.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = static_cast<const T*>(input.const_data_ptr());

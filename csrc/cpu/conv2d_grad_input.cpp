@@ -17,8 +17,9 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   weight = as_contiguous(weight);
   Tensor grad_input = empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight));
   auto ws = workspace(workspace_bytes(g, algo, ConvPass::GradInput, weight.element_size()));
-  if (algo == Algorithm::Direct) grad_output = rows_contiguous(grad_output);
-  Tensor target = output_target(grad_input, algo);
+  const bool along_c = direct_along_c(algo, g, {&grad_output, &grad_input});
+  grad_output = direct_operand(grad_output, algo, along_c);
+  Tensor target = output_target(grad_input, algo, along_c);
   dispatch_float(weight.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* gy = static_cast<const T*>(grad_output.const_data_ptr());

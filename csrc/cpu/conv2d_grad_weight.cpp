@@ -18,7 +18,8 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
   Tensor grad_weight = empty4({weight_size[0], weight_size[1], weight_size[2], weight_size[3]},
                               input.scalar_type(), MemoryFormat::Contiguous);
   auto ws = workspace(workspace_bytes(g, algo, ConvPass::GradWeight, input.element_size()));
-  if (algo == Algorithm::Direct) input = rows_contiguous(input), grad_output = rows_contiguous(grad_output);
+  const bool along_c = direct_along_c(algo, g, {&input, &grad_output});
+  input = direct_operand(input, algo, along_c), grad_output = direct_operand(grad_output, algo, along_c);
   dispatch_float(input.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = static_cast<const T*>(input.const_data_ptr());

@@ -384,6 +384,225 @@ void depthwise_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* 
   });
 }
 
+// --- depthwise, channels_last ---------------------------------------------------------------------------------
+
+// A depthwise layer (one input and one output channel per group) on channels_last tensors: vectors run along C,
+// where neighbouring lanes are neighbouring channels in memory. A pixel's tap is then one load whatever the stride,
+// dilation or padding mode (the padding map moves the pixel, once for all its channels), and short rows waste no
+// lanes. The kernel is read as a (tap, channel) table, transposed once per call (C * kh * kw elements).
+inline bool along_c(const ConvGeometry& g, Strides4 xs, Strides4 ys) {
+  return g.Cg() == 1 && g.Kg() == 1 && xs.c == 1 && ys.c == 1;
+}
+
+template <typename T>
+void fill_taps_by_channel(const ConvGeometry& g, const T* w, T* table) {
+  const int64_t taps = g.kh * g.kw;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t q = 0; q < taps; ++q) table[q * g.C + c] = w[c * taps + q];
+}
+
+// Output columns where every tap reads inside the input row, so the vector loop needs no padding map.
+inline void interior_all_taps(const ConvGeometry& g, int64_t& lo, int64_t& hi) {
+  int64_t lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0;
+  g.interior_cols(0, lo0, hi0);  // tap 0 starts last and tap kw - 1 ends first
+  g.interior_cols(g.kw - 1, lo1, hi1);
+  lo = lo0, hi = hi1 > lo ? hi1 : lo;
+}
+
+// Output pixels [ow, ow + B) of one row, for the channels [c0, c0 + V), where every tap reads inside the input.
+// rows[i]: input row of tap row i (-1: zero padding, skipped). With the kernel width K and column stride S known
+// (K > 0, no column dilation), each of the (B - 1) * S + K input vectors under the block is loaded once and fed to
+// every (pixel, tap column) pair that reads it: at 3x3 stride 1, 10 loads for 24 FMAs instead of 24. Otherwise each
+// tap loads its own vector.
+template <typename T, bool Masked, int K, int S, int B>
+inline void along_c_block(const ConvGeometry& g, const T* xn, Strides4 xs, const T* table, Vec<T> init,
+                          const int64_t* rows, int64_t c0, Mask m, int64_t ow, T* yr, Strides4 ys) {
+  constexpr int U = (B - 1) * S + K;
+  auto load = [&](const T* p) __attribute__((always_inline)) { return Masked ? Vec<T>::load(p, m) : Vec<T>::load(p); };
+  Vec<T> acc[B];
+#pragma GCC unroll 8
+  for (int b = 0; b < B; ++b) acc[b] = init;
+  for (int64_t i = 0; i < g.kh; ++i) {
+    if (rows[i] < 0) continue;
+    const T* xr = xn + rows[i] * xs.h + (ow * g.sw - g.pad_l) * xs.w + c0;
+    const T* wr = table + i * g.kw * g.C + c0;
+    if constexpr (K > 0) {
+      Vec<T> wv[K];
+#pragma GCC unroll 8
+      for (int j = 0; j < K; ++j) wv[j] = load(wr + j * g.C);
+#pragma GCC unroll 32
+      for (int u = 0; u < U; ++u) {
+        const Vec<T> xv = load(xr + u * xs.w);
+#pragma GCC unroll 8
+        for (int j = 0; j < K; ++j)  // input column u is tap column j of pixel b = (u - j) / S
+          if (u >= j && (u - j) % S == 0 && (u - j) / S < B) acc[(u - j) / S] = fma(wv[j], xv, acc[(u - j) / S]);
+      }
+    } else {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const Vec<T> wv = load(wr + j * g.C);
+        const T* xj = xr + j * g.dw * xs.w;
+#pragma GCC unroll 8
+        for (int b = 0; b < B; ++b) acc[b] = fma(wv, load(xj + b * g.sw * xs.w), acc[b]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int b = 0; b < B; ++b) {
+    T* d = yr + (ow + b) * ys.w + c0;
+    Masked ? acc[b].store(d, m) : acc[b].store(d);
+  }
+}
+
+// One output row: the interior in blocks of 8 pixels, then 4 (7x7 and 14x14 planes have interiors of 5 and 12), and
+// the edge pixels one at a time through the padding map.
+template <typename T, bool Masked, int K, int S>
+void along_c_forward_row(const ConvGeometry& g, const T* xn, Strides4 xs, const T* table, const T* bias,
+                         const int64_t* rows, int64_t c0, T* yr, Strides4 ys) {
+  constexpr int V = Vec<T>::size;
+  const Mask m = lane_range(0, g.C - c0, V);
+  auto load = [&](const T* p) __attribute__((always_inline)) { return Masked ? Vec<T>::load(p, m) : Vec<T>::load(p); };
+  const Vec<T> init = bias ? load(bias + c0) : Vec<T>::zero();
+  int64_t lo = 0, hi = 0;
+  interior_all_taps(g, lo, hi);
+  auto edge = [&](int64_t ow) {
+    Vec<T> acc = init;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      if (rows[i] < 0) continue;
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const int64_t iw = g.in_col(ow, j);
+        if (iw >= 0) acc = fma(load(table + (i * g.kw + j) * g.C + c0), load(xn + rows[i] * xs.h + iw * xs.w + c0), acc);
+      }
+    }
+    T* d = yr + ow * ys.w + c0;
+    Masked ? acc.store(d, m) : acc.store(d);
+  };
+  int64_t ow = 0;
+  for (; ow < lo; ++ow) edge(ow);
+  for (; ow + 8 <= hi; ow += 8) along_c_block<T, Masked, K, S, 8>(g, xn, xs, table, init, rows, c0, m, ow, yr, ys);
+  for (; ow + 4 <= hi; ow += 4) along_c_block<T, Masked, K, S, 4>(g, xn, xs, table, init, rows, c0, m, ow, yr, ys);
+  for (; ow < g.OW; ++ow) edge(ow);
+}
+
+template <typename T, int K, int S>
+void along_c_forward_rows(const ConvGeometry& g, const T* x, Strides4 xs, const T* table, const T* bias, T* y,
+                          Strides4 ys) {
+  constexpr int V = Vec<T>::size;
+  parallel_for(0, g.N * g.OH, 1, [&](int64_t begin, int64_t end) {
+    Scratch<int64_t> rows(g.kh);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / g.OH, oh = item % g.OH;
+      for (int64_t i = 0; i < g.kh; ++i) rows[i] = g.in_row(oh, i);
+      const T* xn = x + n * xs.n;
+      T* yr = y + n * ys.n + oh * ys.h;
+      int64_t c0 = 0;
+      for (; c0 + V <= g.C; c0 += V) along_c_forward_row<T, false, K, S>(g, xn, xs, table, bias, rows.p, c0, yr, ys);
+      if (c0 < g.C) along_c_forward_row<T, true, K, S>(g, xn, xs, table, bias, rows.p, c0, yr, ys);
+    }
+  });
+}
+
+template <typename T>
+void along_c_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys) {
+  Scratch<T> table(g.kh * g.kw * g.C);
+  fill_taps_by_channel(g, w, table.p);
+  auto rows = &along_c_forward_rows<T, 0, 1>;
+  if (g.dw == 1 && (g.kw == 3 || g.kw == 5) && (g.sw == 1 || g.sw == 2))
+    rows = g.kw == 3 ? (g.sw == 1 ? &along_c_forward_rows<T, 3, 1> : &along_c_forward_rows<T, 3, 2>)
+                     : (g.sw == 1 ? &along_c_forward_rows<T, 5, 1> : &along_c_forward_rows<T, 5, 2>);
+  rows(g, x, xs, table.p, bias, y, ys);
+}
+
+// The exact adjoint of along_c_forward, as a scatter through the padding map: gx[tap of (oh, ow)] += w[tap] *
+// gy[oh, ow]. A thread owns (image, channel block), so each gx element is summed in one fixed order. (Unit stride
+// with zero padding does not come here: grad_input runs it as a forward over the flipped kernel.)
+template <typename T>
+void along_c_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs) {
+  constexpr int V = Vec<T>::size;
+  const int64_t blocks = (g.C + V - 1) / V;
+  Scratch<T> table(g.kh * g.kw * g.C);
+  fill_taps_by_channel(g, w, table.p);
+  parallel_for(0, g.N * blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / blocks, c0 = item % blocks * V;
+      const Mask m = lane_range(0, g.C - c0, V);
+      T* gxn = gx + n * gxs.n + c0;
+      const T* gyn = gy + n * gys.n + c0;
+      for (int64_t ih = 0; ih < g.H; ++ih)
+        for (int64_t iw = 0; iw < g.W; ++iw) Vec<T>::zero().store(gxn + ih * gxs.h + iw * gxs.w, m);
+      for (int64_t oh = 0; oh < g.OH; ++oh)
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const Vec<T> gv = Vec<T>::load(gyn + oh * gys.h + ow * gys.w, m);
+          for (int64_t i = 0; i < g.kh; ++i) {
+            const int64_t ih = g.in_row(oh, i);
+            if (ih < 0) continue;
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t iw = g.in_col(ow, j);
+              if (iw < 0) continue;
+              T* d = gxn + ih * gxs.h + iw * gxs.w;
+              fma(Vec<T>::load(table.p + (i * g.kw + j) * g.C + c0, m), gv, Vec<T>::load(d, m)).store(d, m);
+            }
+          }
+        }
+    }
+  });
+}
+
+// gw[c, tap] = sum over images and pixels of gy * x at the tap, J taps of a channel block at a time as register
+// accumulators. A thread owns channel blocks, so each sum runs in one fixed order.
+template <typename T>
+void along_c_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
+  constexpr int V = Vec<T>::size, J = 9;
+  const int64_t blocks = (g.C + V - 1) / V, taps = g.kh * g.kw;
+  int64_t lo = 0, hi = 0;
+  interior_all_taps(g, lo, hi);
+  parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t c0 = item * V;
+      const Mask m = lane_range(0, g.C - c0, V);
+      for (int64_t t0 = 0; t0 < taps; t0 += J) {
+        const int64_t nt = taps - t0 < J ? taps - t0 : J;
+        int64_t ti[J], tj[J];
+        for (int s = 0; s < J; ++s) ti[s] = (t0 + s) / g.kw, tj[s] = (t0 + s) % g.kw;
+        Vec<T> acc[J];
+        for (int s = 0; s < J; ++s) acc[s] = Vec<T>::zero();
+        for (int64_t n = 0; n < g.N; ++n)
+          for (int64_t oh = 0; oh < g.OH; ++oh) {
+            // Each slot's input offset in this row, and whether its row is inside (slot s < nt).
+            int64_t off[J];
+            bool live[J];
+            for (int s = 0; s < J; ++s) {
+              const int64_t ih = s < nt ? g.in_row(oh, ti[s]) : -1;
+              live[s] = ih >= 0;
+              off[s] = n * xs.n + ih * xs.h + (tj[s] * g.dw - g.pad_l) * xs.w + c0;
+            }
+            const T* gyr = gy + n * gys.n + oh * gys.h + c0;
+            for (int64_t ow = 0; ow < g.OW; ++ow) {
+              const Vec<T> gv = Vec<T>::load(gyr + ow * gys.w, m);
+              if (ow >= lo && ow < hi) {
+#pragma GCC unroll 9
+                for (int s = 0; s < J; ++s)
+                  if (live[s]) acc[s] = fma(gv, Vec<T>::load(x + off[s] + ow * g.sw * xs.w, m), acc[s]);
+              } else {
+#pragma GCC unroll 9
+                for (int s = 0; s < J; ++s) {
+                  const int64_t iw = live[s] ? g.in_col(ow, tj[s]) : -1;
+                  if (iw < 0) continue;
+                  const T* p = x + off[s] + (iw - (tj[s] * g.dw - g.pad_l)) * xs.w;
+                  acc[s] = fma(gv, Vec<T>::load(p, m), acc[s]);
+                }
+              }
+            }
+          }
+        for (int64_t s = 0; s < nt; ++s) {
+          T lanes[V];
+          acc[s].store(lanes);
+          for (int64_t l = 0; l < V && c0 + l < g.C; ++l) gw[(c0 + l) * taps + t0 + s] = lanes[l];
+        }
+      }
+    }
+  });
+}
+
 // Whether the depthwise kernels run this call: the geometry (direct.h) and rows contiguous in both tensors.
 inline bool depthwise_fast_path(const ConvGeometry& g, Strides4 xs, Strides4 ys) {
   return depthwise_fast_path_geometry(g) && xs.w == 1 && ys.w == 1;
@@ -391,6 +610,7 @@ inline bool depthwise_fast_path(const ConvGeometry& g, Strides4 xs, Strides4 ys)
 
 template <typename T>
 void forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys) {
+  if (along_c(g, xs, ys)) return along_c_forward(g, x, xs, w, bias, y, ys);
   if (depthwise_fast_path(g, xs, ys)) {
     const auto f = g.kh == 3 ? (g.sh == 1 ? &depthwise_forward<T, 3, 1> : &depthwise_forward<T, 3, 2>)
                              : (g.sh == 1 ? &depthwise_forward<T, 5, 1> : &depthwise_forward<T, 5, 2>);
@@ -520,6 +740,7 @@ void grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T*
   if (depthwise_fast_path(g, gxs, gys) && g.sh == 2)
     return g.kh == 3 ? depthwise_grad_input_s2<T, 3>(g, gy, gys, w, gx, gxs)
                      : depthwise_grad_input_s2<T, 5>(g, gy, gys, w, gx, gxs);
+  if (along_c(g, gxs, gys) && !grad_input_is_forward(g)) return along_c_grad_input(g, gy, gys, w, gx, gxs);
   if (grad_input_is_forward(g)) {
     const int64_t ekh = (g.kh - 1) * g.dh, ekw = (g.kw - 1) * g.dw;
     // With zero padding and unit stride the adjoint is itself a grouped convolution: gy correlated with the kernel
@@ -664,6 +885,7 @@ void depthwise_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const
 
 template <typename T>
 void grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
+  if (along_c(g, xs, gys)) return along_c_grad_weight(g, x, xs, gy, gys, gw);
   if (depthwise_fast_path(g, xs, gys)) {
     const auto f = g.kh == 3 ? (g.sh == 1 ? &depthwise_grad_weight<T, 3, 1> : &depthwise_grad_weight<T, 3, 2>)
                              : (g.sh == 1 ? &depthwise_grad_weight<T, 5, 1> : &depthwise_grad_weight<T, 5, 2>);
