@@ -512,15 +512,55 @@ void along_c_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w,
   rows(g, x, xs, table.p, bias, y, ys);
 }
 
-// The exact adjoint of along_c_forward, as a scatter through the padding map: gx[tap of (oh, ow)] += w[tap] *
-// gy[oh, ow]. A thread owns (image, channel block), so each gx element is summed in one fixed order. (Unit stride
-// with zero padding does not come here: grad_input runs it as a forward over the flipped kernel.)
+// The exact adjoint of along_c_forward. In zero padding, as a gather: gx[ih, iw] = sum of w[i, j] * gy[oh, ow] over
+// the taps whose output (oh, ow) = ((ih + pad_t - i dh) / sh, (iw + pad_l - j dw) / sw) is whole and inside, so each
+// gx vector is summed in a register (at stride 2 a quarter of the taps have one) and a thread owns rows of gx. The
+// other modes fold several taps onto one input element, so they scatter through the padding map instead, a thread
+// owning (image, channel block). Either way each gx element is summed in one fixed order. (Unit stride with zero
+// padding does not come here: grad_input runs it as a forward over the flipped kernel.)
 template <typename T>
 void along_c_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs) {
   constexpr int V = Vec<T>::size;
   const int64_t blocks = (g.C + V - 1) / V;
   Scratch<T> table(g.kh * g.kw * g.C);
   fill_taps_by_channel(g, w, table.p);
+  if (g.mode == PadMode::Zeros) {
+    // cols[iw * kw + j]: the output column whose tap j reads input column iw, or -1.
+    Scratch<int64_t> cols(g.W * g.kw);
+    for (int64_t iw = 0; iw < g.W; ++iw)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const int64_t u = iw + g.pad_l - j * g.dw;
+        cols[iw * g.kw + j] = u >= 0 && u % g.sw == 0 && u / g.sw < g.OW ? u / g.sw : -1;
+      }
+    parallel_for(0, g.N * g.H, 1, [&](int64_t begin, int64_t end) {
+      Scratch<int64_t> rows(g.kh);
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t n = item / g.H, ih = item % g.H;
+        for (int64_t i = 0; i < g.kh; ++i) {
+          const int64_t u = ih + g.pad_t - i * g.dh;
+          rows[i] = u >= 0 && u % g.sh == 0 && u / g.sh < g.OH ? u / g.sh : -1;
+        }
+        const T* gyn = gy + n * gys.n;
+        T* gxr = gx + n * gxs.n + ih * gxs.h;
+        for (int64_t iw = 0; iw < g.W; ++iw)
+          for (int64_t c0 = 0; c0 < g.C; c0 += V) {
+            const Mask m = lane_range(0, g.C - c0, V);
+            Vec<T> acc = Vec<T>::zero();
+            for (int64_t i = 0; i < g.kh; ++i) {
+              if (rows[i] < 0) continue;
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t ow = cols[iw * g.kw + j];
+                if (ow < 0) continue;
+                acc = fma(Vec<T>::load(table.p + (i * g.kw + j) * g.C + c0, m),
+                          Vec<T>::load(gyn + rows[i] * gys.h + ow * gys.w + c0, m), acc);
+              }
+            }
+            acc.store(gxr + iw * gxs.w + c0, m);
+          }
+      }
+    });
+    return;
+  }
   parallel_for(0, g.N * blocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / blocks, c0 = item % blocks * V;
