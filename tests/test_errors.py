@@ -37,6 +37,11 @@ CASES = [
      r"kernel size \(11, 3\) with dilation \(1, 1\) spans \(11, 3\), larger than the padded input \(10, 8\)"),
     ("dilated kernel too large", base(dil=[5, 1], pad=[0] * 4),
      r"spans \(11, 3\), larger than the padded input \(8, 8\)"),
+    ("replicate from an empty row", base(x=(2, 4, 9, 0), pad=[3, 0, 0, 0], mode="replicate"),
+     r"padding_mode 'replicate' needs input elements to pad with, got input height and width \(9, 0\) with "
+     r"padding \(3, 0, 0, 0\)"),
+    ("circular from an empty column", base(x=(2, 4, 0, 5), pad=[0, 0, 0, 2], mode="circular"),
+     r"padding_mode 'circular' needs input elements to pad with, got input height and width \(0, 5\)"),
     ("padding mode", base(mode="mirror"), r"unknown padding_mode 'mirror'; expected one of zeros, reflect"),
     ("algorithm", base(algorithm="winograd"), r"unknown algorithm 'winograd'; expected one of auto, im2col, direct"),
     ("bias size", base(b=(5,)), r"expected bias of size \(6\), one per output channel, got a 1-D bias with 5"),

@@ -125,6 +125,11 @@ inline ConvGeometry make_geometry(const int64_t* in, const int64_t* wt, const in
   if (in[1] != wt[1] * groups)
     detail::fail("input has ", in[1], " channels, but weight of size ", detail::shape_str(wt, 4), " with groups ",
                  groups, " expects ", wt[1] * groups);
+  // Every padding mode but zeros copies input elements into the padding: an empty side has none to copy.
+  if (g.mode != PadMode::Zeros &&
+      ((in[2] == 0 && padding[2] + padding[3] > 0) || (in[3] == 0 && padding[0] + padding[1] > 0)))
+    detail::fail("padding_mode '", padding_mode, "' needs input elements to pad with, got input height and width (",
+                 in[2], ", ", in[3], ") with padding ", detail::shape_str(padding, 4), " (left, right, top, bottom)");
   g.N = in[0], g.C = in[1], g.H = in[2], g.W = in[3];
   g.K = wt[0], g.kh = wt[2], g.kw = wt[3];
   g.sh = stride[0], g.sw = stride[1];

@@ -78,6 +78,9 @@ def output_size(input_size, weight_size, stride, padding, dilation, groups, padd
         _fail(f"input has {C} channels, but weight of size {_tuple(weight_size)} with groups {groups} "
               f"expects {Cg * groups}")
     pl, pr, pt, pb = padding
+    if padding_mode != "zeros" and ((H == 0 and pt + pb > 0) or (W == 0 and pl + pr > 0)):
+        _fail(f"padding_mode '{padding_mode}' needs input elements to pad with, got input height and width ({H}, {W}) "
+              f"with padding {_tuple(padding)} (left, right, top, bottom)")
     hp, wp = H + pt + pb, W + pl + pr
     ekh, ekw = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
     if hp > _LIMIT or wp > _LIMIT or ekh > _LIMIT or ekw > _LIMIT:
