@@ -44,6 +44,12 @@ struct Scratch {
   T& operator[](int64_t i) const { return p[i]; }
 };
 
+// A compile-time bool as a value, to instantiate a generic lambda per case (not std::integral_constant: see above).
+template <bool B>
+struct Flag {
+  static constexpr bool value = B;
+};
+
 constexpr int kMaxR = 8;  // vectors per register tile across rows; along a run at most 4, as runs are short
 
 // A kernel tap as one run sees it: weight index i * kw + j, input offset of run position 0, and its column in the
@@ -812,58 +818,93 @@ void grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T*
 
 // --- grad_weight ----------------------------------------------------------------------------------------------
 
+// The taps of every run, by tap block and slot: slots[(run * blocks + b) * JMax + s] is tap b * J + s of the run, or
+// absent (its row is outside the input, or the block is short). Built once per call, so the reduction loops below
+// do no per-run bookkeeping (a 56-wide row run holds only 4 vectors of work).
+struct TapSlot {
+  Tap tap;
+  bool present;
+};
+
+// gw[k0 + kb, c, taps of block b] for kb < KB: the sums over images, runs and vectors of gy[kb] times the input
+// vector of each tap slot, in KB x JMax registers for the whole reduction. Step is the input distance between lanes
+// (1 or 2, with gy rows contiguous; 0: any distance in both); vectors where the walk says every lane of every tap is
+// inside load without masks.
+template <typename T, int KB, int JMax, int Step>
+void grad_weight_block(const Walk<T>& wk, const TapSlot* slots, int64_t blocks, int64_t b, const T* xc, int64_t x_n,
+                       const T* gyk, int64_t gy_n, int64_t gy_c, T* gwk, int64_t gw_k) {
+  constexpr int V = Vec<T>::size;
+  Vec<T> acc[KB][JMax];
+#pragma GCC unroll 8
+  for (int kb = 0; kb < KB; ++kb)
+#pragma GCC unroll 16
+    for (int s = 0; s < JMax; ++s) acc[kb][s] = Vec<T>::zero();
+  for (int64_t n = 0; n < wk.g.N; ++n)
+    for (int64_t run = 0; run < wk.runs; ++run) {
+      const TapSlot* sl = slots + (run * blocks + b) * JMax;
+      const T* gyr = gyk + n * gy_n + wk.y_offset(run);
+      const T* xn = xc + n * x_n;
+      auto vector = [&](int64_t q, auto masked) __attribute__((always_inline)) {
+        constexpr bool Masked = decltype(masked)::value;
+        const Mask out = Masked ? wk.run_mask(q) : 0;
+        Vec<T> gv[KB];
+#pragma GCC unroll 8
+        for (int kb = 0; kb < KB; ++kb)
+          gv[kb] = simd::load_lanes<Step ? 1 : 0, Masked>(gyr + kb * gy_c + q * wk.ystep, wk.ystep, out);
+#pragma GCC unroll 16
+        for (int s = 0; s < JMax; ++s) {
+          if (!sl[s].present) continue;
+          const Vec<T> xv = simd::load_lanes<Step, Masked>(xn + sl[s].tap.xoff + q * (Step ? Step : wk.xstep),
+                                                           wk.xstep, Masked ? wk.tap_mask(sl[s].tap, q) & out : 0);
+#pragma GCC unroll 8
+          for (int kb = 0; kb < KB; ++kb) acc[kb][s] = fma(gv[kb], xv, acc[kb][s]);
+        }
+      };
+      for (int64_t q = 0; q < wk.len; q += V) {
+        if (wk.full[q / V]) vector(q, Flag<false>{});
+        else vector(q, Flag<true>{});
+      }
+    }
+#pragma GCC unroll 8
+  for (int kb = 0; kb < KB; ++kb)
+#pragma GCC unroll 16
+    for (int s = 0; s < JMax; ++s)
+      if (slots[b * JMax + s].tap.widx >= 0) gwk[kb * gw_k + slots[b * JMax + s].tap.widx] = acc[kb][s].sum();
+}
+
 // gw[k, c, tap] = sum over n and positions of gy[n, k, q] * x[n, c, tap at q]. A thread owns KB output channels
-// and sums a block of J taps for them at a time, KB x J vector accumulators in registers across every image and run;
-// the lanes are added up once at the end.
+// and sums a block of up to JMax taps for them at a time (grad_weight_block). The taps are split into blocks of
+// equal size (9 taps with JMax 4: 3 + 3 + 3, not 4 + 4 + 1), as each block is one more pass over gy.
 template <typename T, int KB>
 struct GradWeight {
   static void run(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
-    constexpr int V = Vec<T>::size, JMax = simd::kAccumulators / KB > 1 ? simd::kAccumulators / KB : 1;
+    constexpr int JMax = simd::kAccumulators / KB > 1 ? simd::kAccumulators / KB : 1;
     const Walk<T> wk(g, xs, gys);
-    const int64_t Cg = g.Cg(), Kg = g.Kg(), blocks = Kg / KB, wstride = Cg * wk.taps;
-    parallel_for(0, g.groups * blocks, 1, [&](int64_t begin, int64_t end) {
+    const int64_t Cg = g.Cg(), Kg = g.Kg(), kblocks = Kg / KB, wstride = Cg * wk.taps;
+    const int64_t tblocks = (wk.taps + JMax - 1) / JMax, J = (wk.taps + tblocks - 1) / tblocks;
+    // slots[b * JMax + s].tap.widx names the tap of slot s in every run (-1: none), for the final stores.
+    Scratch<TapSlot> slots(wk.runs * tblocks * JMax);
+    {
       Scratch<Tap> taps(wk.taps);
+      for (int64_t i = 0; i < wk.runs * tblocks * JMax; ++i) slots[i] = {{-1, 0, 0}, false};
+      for (int64_t run = 0; run < wk.runs; ++run) {
+        const int64_t nt = wk.run_taps(run, taps.p);
+        for (int64_t t = 0; t < nt; ++t)
+          slots[(run * tblocks + taps[t].widx / J) * JMax + taps[t].widx % J] = {taps[t], true};
+      }
+      for (int64_t t = 0; t < wk.taps; ++t) slots[t / J * JMax + t % J].tap.widx = t;
+    }
+    const auto block = wk.ystep != 1   ? &grad_weight_block<T, KB, JMax, 0>
+                       : wk.xstep == 1 ? &grad_weight_block<T, KB, JMax, 1>
+                       : wk.xstep == 2 ? &grad_weight_block<T, KB, JMax, 2>
+                                       : &grad_weight_block<T, KB, JMax, 0>;
+    parallel_for(0, g.groups * kblocks, 1, [&](int64_t begin, int64_t end) {
       for (int64_t item = begin; item < end; ++item) {
-        const int64_t grp = item / blocks, k0 = grp * Kg + item % blocks * KB;
+        const int64_t grp = item / kblocks, k0 = grp * Kg + item % kblocks * KB;
         for (int64_t c = 0; c < Cg; ++c)
-          for (int64_t t0 = 0; t0 < wk.taps; t0 += JMax) {
-            const int64_t J = wk.taps - t0 < JMax ? wk.taps - t0 : JMax;
-            Vec<T> acc[KB][JMax];
-            for (int kb = 0; kb < KB; ++kb)
-              for (int jj = 0; jj < JMax; ++jj) acc[kb][jj] = Vec<T>::zero();
-            for (int64_t n = 0; n < g.N; ++n) {
-              const T* xc = x + n * xs.n + (grp * Cg + c) * xs.c;
-              const T* gyk = gy + n * gys.n + k0 * gys.c;
-              for (int64_t run = 0; run < wk.runs; ++run) {
-                // This run's taps in [t0, t0 + J), by slot in the block (a tap whose row is outside is absent). The
-                // slot loop below is unrolled, so acc[kb][slot] names a register, not a stack slot.
-                const int64_t nt = wk.run_taps(run, taps.p);
-                Tap sel[JMax];
-                bool present[JMax] = {};
-                for (int64_t t = 0; t < nt; ++t)
-                  if (taps[t].widx >= t0 && taps[t].widx < t0 + J)
-                    sel[taps[t].widx - t0] = taps[t], present[taps[t].widx - t0] = true;
-                const T* gyr = gyk + wk.y_offset(run);
-                for (int64_t q = 0; q < wk.len; q += V) {
-                  const Mask out = wk.run_mask(q);
-                  Vec<T> gv[KB];
-#pragma GCC unroll 8
-                  for (int kb = 0; kb < KB; ++kb)
-                    gv[kb] = simd::load_strided(gyr + kb * gys.c + q * wk.ystep, wk.ystep, out);
-#pragma GCC unroll 16
-                  for (int s = 0; s < JMax; ++s) {
-                    if (!present[s]) continue;
-                    const Vec<T> xv =
-                        simd::load_strided(xc + sel[s].xoff + q * wk.xstep, wk.xstep, wk.tap_mask(sel[s], q) & out);
-#pragma GCC unroll 8
-                    for (int kb = 0; kb < KB; ++kb) acc[kb][s] = fma(gv[kb], xv, acc[kb][s]);
-                  }
-                }
-              }
-            }
-            for (int kb = 0; kb < KB; ++kb)
-              for (int64_t jj = 0; jj < J; ++jj) gw[(k0 + kb) * wstride + c * wk.taps + t0 + jj] = acc[kb][jj].sum();
-          }
+          for (int64_t b = 0; b < tblocks; ++b)
+            block(wk, slots.p, tblocks, b, x + (grp * Cg + c) * xs.c, xs.n, gy + k0 * gys.c, gys.n, gys.c,
+                  gw + k0 * wstride + c * wk.taps, wstride);
         if (g.mode == PadMode::Zeros) continue;
         for (int64_t n = 0; n < g.N; ++n)
           for (int64_t run = 0; run < wk.runs; ++run)
