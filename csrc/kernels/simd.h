@@ -193,7 +193,7 @@ template <int Step, bool Masked, typename T>
 inline Vec<T> load_lanes(const T* p, int64_t step, Mask m) {
   if constexpr (Step == 1) return Masked ? Vec<T>::load(p, m) : Vec<T>::load(p);
   else if constexpr (Step == 2) return Masked ? Vec<T>::load_even(p, m) : Vec<T>::load_even(p);
-  else return load_strided(p, step, m);
+  else return load_strided(p, step, Masked ? m : lane_range(0, Vec<T>::size, Vec<T>::size));
 }
 
 // p[l * step] = lane l for the lanes in m.
