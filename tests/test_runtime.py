@@ -77,13 +77,17 @@ def test_explain():
     assert g32["algorithm"] == "direct" and g32["workspace_bytes"] == 0
     dense = torchconv.explain((8, 64, 56, 56), (64, 64, 3, 3), padding="same")
     assert dense["algorithm"] == "direct" and dense["workspace_bytes"] == 0
-    # The backward rules: grad_weight of a large GEMM is im2col; grad_input only where direct would scatter.
-    assert dense["grad_input"] == {"algorithm": "direct", "reason": dense["grad_input"]["reason"], "workspace_bytes": 0}
-    assert dense["grad_weight"]["algorithm"] == "im2col" and "grad_weight" in dense["grad_weight"]["reason"]
-    assert dense["grad_weight"]["workspace_bytes"] > dense["grad_input"]["workspace_bytes"] == 0
+    # The backward rules: with a large GEMM, grad_weight is im2col for a short or strided reduction, grad_input
+    # where direct would scatter.
+    assert [dense[p]["algorithm"] for p in ("grad_input", "grad_weight")] == ["direct", "direct"]
+    short = torchconv.explain((1, 512, 7, 7), (512, 512, 3, 3), padding=1)
+    assert short["algorithm"] == short["grad_input"]["algorithm"] == "direct"
+    assert short["grad_weight"]["algorithm"] == "im2col" and "short" in short["grad_weight"]["reason"]
+    assert short["grad_weight"]["workspace_bytes"] > short["grad_input"]["workspace_bytes"] == 0
+    assert torchconv.explain((8, 512, 7, 7), (512, 512, 3, 3), padding=1)["grad_weight"]["algorithm"] == "direct"
     strided = torchconv.explain((1, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1)
     assert strided["algorithm"] == "direct" and strided["grad_input"]["algorithm"] == "im2col"
-    assert "scatter" in strided["grad_input"]["reason"]
+    assert "scatter" in strided["grad_input"]["reason"] and strided["grad_weight"]["algorithm"] == "im2col"
     patchify = torchconv.explain((8, 3, 224, 224), (96, 3, 4, 4), stride=4)
     assert patchify["algorithm"] == "im2col" and "above 2" in patchify["reason"]
     assert 0 < patchify["workspace_bytes"] <= (4 << 20) + (64 << 10)

@@ -35,11 +35,13 @@ inline bool large_gemm(const ConvGeometry& g) { return g.Kg() >= 32 && (g.groups
 //   2x64x28x28 3x3 reflect, two runs of one session: direct 1.90 ms (0.36x oneDNN), then with this rule im2col
 //   1.55 ms (0.46x). The 1x7 circular layer (32 channels) stays direct: 0.39 ms, where im2col took 0.48 ms in the
 //   previous session's run.
-// - grad_weight with a large GEMM: im2col. The direct grad_weight sums along the pixels, so each FMA needs two
-//   loaded vectors; MKL's packed GEMM broadcasts one. Per-pass times (ms, 2 threads, batch 1, one session,
-//   direct vs im2col): ResNet-50 3x3 64@56 6.7 vs 2.7, 3x3 512@7 9.6 vs 2.7, 1x1 64->256@56 3.0 vs 0.8, stem
-//   11.8 vs 3.4, dense 32@56 2.7 vs 1.6; but g=8 256@28 (32 channels a group) 3.6 vs 4.3, g=32 512@14 0.64 vs
-//   0.85, dense 16@56 0.72 vs 0.84, where one small GEMM per group or a short reduction loses.
+// - grad_weight: direct, except with a large GEMM and either a short reduction (fewer than 128 output positions
+//   over the batch: each block of accumulators ends in horizontal sums that then cost as much as the reduction) or
+//   a column stride above 1 with 64+ input channels a group (each input vector is two loads and a permute). Per-pass
+//   times, grad_weight alone (ms, 2 threads, batch 1, alternating, medians; direct vs im2col): 3x3 512@7 4.58 vs
+//   2.68, 3x3/2 128@56 3.22 vs 1.88; while direct wins 3x3 64@56 1.75 vs 3.82, 3x3 256@14 2.19 vs 2.98, 1x1
+//   256->64@56 0.96 vs 1.35, the stride-2 stem (3 channels) 2.60 vs 3.77, g=8 256@28 0.82 vs 1.91; 1x1
+//   1024->256@14 ties (0.82 vs 0.76).
 // - grad_input with a large GEMM that the direct kernel would scatter (stride 2): im2col. 3x3/2 128@56 16.3 vs
 //   2.2, stem 17.0 vs 5.2; the gather form stays direct (3x3 64@56 1.6 vs 4.1), as does the grouped stride-2 3x3
 //   (g=32 256@56/2, 1.2 vs 3.0), whose GEMM is small.
@@ -50,9 +52,9 @@ inline AlgorithmChoice choose_algorithm(const ConvGeometry& g, ConvPass pass, co
   if (g.mode != PadMode::Zeros && g.Cg() >= 64)
     return {Algorithm::Im2col, "padding mode other than zeros with 64 or more channels per group: im2col + GEMM "
                                "(the direct kernel would add the padded taps of every edge pixel one by one)"};
-  if (pass == ConvPass::GradWeight && large_gemm(g))
-    return {Algorithm::Im2col, "grad_weight with 32 or more output channels per group, one group or 64 or more "
-                               "input channels a group: im2col + GEMM (the direct kernel loads two vectors per FMA)"};
+  if (pass == ConvPass::GradWeight && large_gemm(g) && (g.N * g.OH * g.OW < 128 || (g.sw > 1 && g.Cg() >= 64)))
+    return {Algorithm::Im2col, "grad_weight with a large GEMM and a short (under 128 positions) or strided "
+                               "reduction: im2col + GEMM (the direct kernel's sums would be short or its loads split)"};
   if (pass == ConvPass::GradInput && large_gemm(g) && !direct_grad_input_gathers(g))
     return {Algorithm::Im2col, "grad_input of a strided layer with a large GEMM: im2col + GEMM (the direct kernel "
                                "would scatter into the input gradient once per tap)"};
