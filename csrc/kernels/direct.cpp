@@ -878,11 +878,19 @@ void grad_weight_block(const Walk<T>& wk, const RunTap* run_taps, int64_t p0, in
         else vector(q, Flag<true>{});
       }
     }
-#pragma GCC unroll 8
-  for (int kb = 0; kb < KB; ++kb)
+  // The KB * JMax sums, V at a time (a power of two times V, or fewer than V).
+  // (Copied out first: taking acc's address would keep it in memory through the whole reduction.)
+  constexpr int A = KB * JMax, Chunk = A < V ? A : V;
+  Vec<T> flat[A];
 #pragma GCC unroll 16
-    for (int s = 0; s < JMax; ++s)
-      if (used[s]) gwk[kb * gw_k + p0 + s] = acc[kb][s].sum();
+  for (int a = 0; a < A; ++a) flat[a] = acc[a / JMax][a % JMax];
+  for (int a0 = 0; a0 < A; a0 += Chunk) {
+    T sums[V];
+    if (Chunk == V) simd::sum_each(flat + a0, sums);
+    else for (int a = 0; a < Chunk; ++a) sums[a] = flat[a0 + a].sum();
+    for (int a = a0; a < a0 + Chunk; ++a)
+      if (used[a % JMax]) gwk[a / JMax * gw_k + p0 + a % JMax] = sums[a - a0];
+  }
 }
 
 // gw[k, c, tap] = sum over n and positions of gy[n, k, q] * x[n, c, tap at q]. A thread owns KB output channels

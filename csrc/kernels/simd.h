@@ -31,6 +31,22 @@ inline Mask lane_range(int64_t lo, int64_t hi, int n) {
   return static_cast<Mask>(upto_hi & ~((uint64_t(1) << lo) - 1));
 }
 
+// Index tables of Vec::fold for n lanes: lo[w] and hi[w] pick, for each output lane, the two partial sums it adds.
+// With a and b each holding n / w groups of w partial sums (lanes 0..n-1 of a, then n..2n-1 of b), the output holds
+// a's groups and then b's, each folded to w / 2 lanes: its low half plus its high half.
+template <typename I, int N>
+struct FoldTables {
+  I lo[N + 1][N], hi[N + 1][N];  // indexed by w, a power of two in [2, N]
+  constexpr FoldTables() : lo(), hi() {
+    for (int w = 2; w <= N; w *= 2)
+      for (int k = 0; k < 2 * (N / w); ++k)
+        for (int j = 0; j < w / 2; ++j) {
+          const int src = (k < N / w ? 0 : N) + (k % (N / w)) * w + j;
+          lo[w][k * (w / 2) + j] = I(src), hi[w][k * (w / 2) + j] = I(src + w / 2);
+        }
+  }
+};
+
 #if defined(__AVX512F__)
 // 32 registers: up to 16 accumulators leave room for the loaded inputs and a broadcast weight.
 constexpr int kAccumulators = 16;
@@ -69,6 +85,11 @@ struct Vec<float> {
   friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
   friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
   float sum() const { return _mm512_reduce_add_ps(v); }
+  static Vec fold(Vec a, Vec b, int w) {
+    static constexpr FoldTables<int32_t, 16> t{};
+    return {_mm512_add_ps(_mm512_permutex2var_ps(a.v, _mm512_loadu_si512(t.lo[w]), b.v),
+                          _mm512_permutex2var_ps(a.v, _mm512_loadu_si512(t.hi[w]), b.v))};
+  }
 };
 
 template <>
@@ -98,6 +119,11 @@ struct Vec<double> {
   friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
   friend Vec operator+(Vec a, Vec b) { return {_mm512_add_pd(a.v, b.v)}; }
   double sum() const { return _mm512_reduce_add_pd(v); }
+  static Vec fold(Vec a, Vec b, int w) {
+    static constexpr FoldTables<int64_t, 8> t{};
+    return {_mm512_add_pd(_mm512_permutex2var_pd(a.v, _mm512_loadu_si512(t.lo[w]), b.v),
+                          _mm512_permutex2var_pd(a.v, _mm512_loadu_si512(t.hi[w]), b.v))};
+  }
 };
 
 #else
@@ -169,6 +195,15 @@ struct Vec {
     for (int l = 0; l < size; ++l) a.v[l] += b.v[l];
     return a;
   }
+  static Vec fold(Vec a, Vec b, int w) {
+    static constexpr FoldTables<int, size> t{};
+    Vec r;
+    for (int l = 0; l < size; ++l) {
+      const int lo = t.lo[w][l], hi = t.hi[w][l];
+      r.v[l] = (lo < size ? a.v[lo] : b.v[lo - size]) + (hi < size ? a.v[hi] : b.v[hi - size]);
+    }
+    return r;
+  }
   T sum() const {
     T s = 0;
     for (int l = 0; l < size; ++l) s += v[l];
@@ -176,6 +211,17 @@ struct Vec {
   }
 };
 #endif
+
+// out[i] = v[i].sum() for the Vec<T>::size vectors v[0..size), which it overwrites: a tree of folds (log2(size)
+// levels of two permutes and an add per pair of vectors) in place of one full horizontal reduction per vector. The
+// end of each grad_weight reduction sums a register tile this way; with short reductions it was a large share.
+template <typename T>
+inline void sum_each(Vec<T>* v, T* out) {
+  int n = Vec<T>::size;
+  for (int w = Vec<T>::size; w > 1; w /= 2, n /= 2)
+    for (int i = 0; i < n / 2; ++i) v[i] = Vec<T>::fold(v[2 * i], v[2 * i + 1], w);
+  v[0].store(out);
+}
 
 // Lane l = p[l * step] for the lanes in m, any step (strided layouts such as channels_last columns).
 template <typename T>
