@@ -58,6 +58,14 @@ struct Tap {
   int64_t widx, xoff, mc;
 };
 
+// Output columns where every tap reads inside the input row, so the vector loop needs no padding map.
+inline void interior_all_taps(const ConvGeometry& g, int64_t& lo, int64_t& hi) {
+  int64_t lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0;
+  g.interior_cols(0, lo0, hi0);  // tap 0 starts last and tap kw - 1 ends first
+  g.interior_cols(g.kw - 1, lo1, hi1);
+  lo = lo0, hi = hi1 > lo ? hi1 : lo;
+}
+
 // The walk over one plane's output positions, shared by the three passes. xs: strides of the input-shaped tensor
 // (x or gx), ys: of the output-shaped one (y or gy).
 template <typename T>
@@ -80,10 +88,7 @@ struct Walk {
              ys.w == 1 && ys.h == g.OW),
         runs(flat ? 1 : g.OH), len(flat ? g.OH * g.OW : g.OW), vectors((len + V - 1) / V),
         mcols(flat ? taps : g.kw), masks(vectors * mcols), full(vectors) {
-    int64_t lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0;
-    g.interior_cols(0, lo0, hi0);  // tap 0 starts last and tap kw - 1 ends first
-    g.interior_cols(g.kw - 1, lo1, hi1);
-    lo_all = lo0, hi_all = hi1 > lo_all ? hi1 : lo_all;
+    interior_all_taps(g, lo_all, hi_all);
     for (r0 = 0; r0 < g.OH && r0 * g.sh - g.pad_t < 0;) ++r0;
     for (r1 = r0; r1 < g.OH && r1 * g.sh - g.pad_t + (g.kh - 1) * g.dh < g.H;) ++r1;
     for (int64_t m = 0; m < vectors * mcols; ++m) masks[m] = 0;
@@ -405,14 +410,6 @@ void fill_taps_by_channel(const ConvGeometry& g, const T* w, T* table) {
   const int64_t taps = g.kh * g.kw;
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t q = 0; q < taps; ++q) table[q * g.C + c] = w[c * taps + q];
-}
-
-// Output columns where every tap reads inside the input row, so the vector loop needs no padding map.
-inline void interior_all_taps(const ConvGeometry& g, int64_t& lo, int64_t& hi) {
-  int64_t lo0 = 0, hi0 = 0, lo1 = 0, hi1 = 0;
-  g.interior_cols(0, lo0, hi0);  // tap 0 starts last and tap kw - 1 ends first
-  g.interior_cols(g.kw - 1, lo1, hi1);
-  lo = lo0, hi = hi1 > lo ? hi1 : lo;
 }
 
 // Output pixels [ow, ow + B) of one row, for the channels [c0, c0 + V), where every tap reads inside the input.
