@@ -536,7 +536,7 @@ void along_c_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const 
         cols[iw * g.kw + j] = u >= 0 && u % g.sw == 0 && u / g.sw < g.OW ? u / g.sw : -1;
       }
     parallel_for(0, g.N * g.H, 1, [&](int64_t begin, int64_t end) {
-      Scratch<int64_t> rows(g.kh);
+      Scratch<int64_t> rows(g.kh), wof(g.kh * g.kw), gof(g.kh * g.kw);
       for (int64_t item = begin; item < end; ++item) {
         const int64_t n = item / g.H, ih = item % g.H;
         for (int64_t i = 0; i < g.kh; ++i) {
@@ -545,21 +545,21 @@ void along_c_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const 
         }
         const T* gyn = gy + n * gys.n;
         T* gxr = gx + n * gxs.n + ih * gxs.h;
-        for (int64_t iw = 0; iw < g.W; ++iw)
+        for (int64_t iw = 0; iw < g.W; ++iw) {
+          // The taps that reach this pixel, as (weight row, gy pixel) offsets, found once for all channel blocks.
+          int64_t nt = 0;
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw && rows[i] >= 0; ++j)
+              if (cols[iw * g.kw + j] >= 0)
+                wof[nt] = (i * g.kw + j) * g.C, gof[nt++] = rows[i] * gys.h + cols[iw * g.kw + j] * gys.w;
           for (int64_t c0 = 0; c0 < g.C; c0 += V) {
             const Mask m = lane_range(0, g.C - c0, V);
             Vec<T> acc = Vec<T>::zero();
-            for (int64_t i = 0; i < g.kh; ++i) {
-              if (rows[i] < 0) continue;
-              for (int64_t j = 0; j < g.kw; ++j) {
-                const int64_t ow = cols[iw * g.kw + j];
-                if (ow < 0) continue;
-                acc = fma(Vec<T>::load(table.p + (i * g.kw + j) * g.C + c0, m),
-                          Vec<T>::load(gyn + rows[i] * gys.h + ow * gys.w + c0, m), acc);
-              }
-            }
+            for (int64_t t = 0; t < nt; ++t)
+              acc = fma(Vec<T>::load(table.p + wof[t] + c0, m), Vec<T>::load(gyn + gof[t] + c0, m), acc);
             acc.store(gxr + iw * gxs.w + c0, m);
           }
+        }
       }
     });
     return;
