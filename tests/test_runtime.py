@@ -86,8 +86,11 @@ def test_explain():
     assert short["grad_weight"]["workspace_bytes"] > short["grad_input"]["workspace_bytes"] == 0
     assert torchconv.explain((8, 512, 7, 7), (512, 512, 3, 3), padding=1)["grad_weight"]["algorithm"] == "direct"
     strided = torchconv.explain((1, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1)
-    assert strided["algorithm"] == "direct" and strided["grad_input"]["algorithm"] == "im2col"
-    assert "scatter" in strided["grad_input"]["reason"] and strided["grad_weight"]["algorithm"] == "im2col"
+    assert [strided[p]["algorithm"] for p in ("grad_input", "grad_weight")] == ["im2col", "im2col"]
+    assert strided["algorithm"] == "im2col" and "32 wide" in strided["reason"]
+    assert "scatter" in strided["grad_input"]["reason"]
+    wide = torchconv.explain((1, 64, 112, 112), (64, 64, 3, 3), stride=2, padding=1)  # rows of 56: direct
+    assert wide["algorithm"] == wide["grad_weight"]["algorithm"] == "direct"
     patchify = torchconv.explain((8, 3, 224, 224), (96, 3, 4, 4), stride=4)
     assert patchify["algorithm"] == "im2col" and "above 2" in patchify["reason"]
     assert 0 < patchify["workspace_bytes"] <= (4 << 20) + (64 << 10)

@@ -22,13 +22,20 @@ inline const char* algorithm_name(Algorithm a) { return a == Algorithm::Im2col ?
 // beat the direct backward kernels, whose vectors run along the pixels (see the backward rules below).
 inline bool large_gemm(const ConvGeometry& g) { return g.Kg() >= 32 && (g.groups == 1 || g.Cg() >= 64); }
 
+// Whether a strided layer's output rows are short for the direct kernel's vectors: the flat walk, which packs rows
+// narrower than two vectors into full ones, needs unit stride, so at stride 2 a 28-wide row fills 28 of 32 lanes
+// and a 7-wide one 7 of 16, each vector loaded as two loads and a permute (32: two AVX-512 float vectors).
+inline bool short_strided_rows(const ConvGeometry& g) { return (g.sh > 1 || g.sw > 1) && g.OW < 32; }
+
 // `requested` is "auto", "im2col" or "direct"; both kernels run every geometry. The auto rule, per pass:
 // - forward, column stride 1 or 2: direct. It reads each input vector once for a block of output channels and rows,
 //   with no workspace, where im2col gathers k*k copies of the input and (for groups) runs one small GEMM per group.
 //   Measured (fp32, AVX-512, 2 threads, batch 1, medians of alternating blocks; bench/bench.py --algorithm
-//   direct|im2col): ResNet-50 layers direct 97-179 GFLOP/s vs im2col 62-126 (each layer; the stride-2 3x3 ties,
-//   2.37 vs 2.22 ms). bench/bench.py --suite resnext: im2col 0.24x oneDNN (geomean), direct 1.53x; depthwise
-//   2x32x56x56 3x3: im2col 4.0 GFLOP/s, direct 25-51 GFLOP/s.
+//   direct|im2col): ResNet-50 layers direct 97-179 GFLOP/s vs im2col 62-126. bench/bench.py --suite resnext:
+//   im2col 0.24x oneDNN (geomean), direct 1.53x; depthwise 2x32x56x56 3x3: im2col 4.0 GFLOP/s, direct 25-51.
+// - forward with a large GEMM and short strided rows: im2col. Forward alone (ms, 2 threads, batch 1, alternating,
+//   medians; direct vs im2col): 3x3/2 128@56 2.35 vs 1.96, 256@28 2.30 vs 1.62, 512@14 4.22 vs 2.19, 1x1/2
+//   256->512@56 2.43 vs 1.45; with long rows direct wins: 3x3/2 64@112 2.12 vs 2.90, the 7x7/2 stem 1.59 vs 3.00.
 // - larger column strides (patchify stems): im2col, as the direct kernel then reads lanes one by one.
 // - a padding mode other than zeros with 64 or more input channels per group: im2col. The direct kernel adds the
 //   padded taps at the edge pixels in a scalar pass whose cost grows with the channels. python bench/bench.py,
@@ -37,7 +44,7 @@ inline bool large_gemm(const ConvGeometry& g) { return g.Kg() >= 32 && (g.groups
 //   previous session's run.
 // - grad_weight: direct, except with a large GEMM and either a short reduction (fewer than 128 output positions
 //   over the batch: each block of accumulators ends in horizontal sums that then cost as much as the reduction) or
-//   a column stride above 1 with 64+ input channels a group (each input vector is two loads and a permute). Per-pass
+//   short strided rows (short_strided_rows). Per-pass
 //   times, grad_weight alone (ms, 2 threads, batch 1, alternating, medians; direct vs im2col): 3x3 512@7 4.58 vs
 //   2.68, 3x3/2 128@56 3.22 vs 1.88; while direct wins 3x3 64@56 1.75 vs 3.82, 3x3 256@14 2.19 vs 2.98, 1x1
 //   256->64@56 0.96 vs 1.35, the stride-2 stem (3 channels) 2.60 vs 3.77, g=8 256@28 0.82 vs 1.91; 1x1
@@ -52,7 +59,10 @@ inline AlgorithmChoice choose_algorithm(const ConvGeometry& g, ConvPass pass, co
   if (g.mode != PadMode::Zeros && g.Cg() >= 64)
     return {Algorithm::Im2col, "padding mode other than zeros with 64 or more channels per group: im2col + GEMM "
                                "(the direct kernel would add the padded taps of every edge pixel one by one)"};
-  if (pass == ConvPass::GradWeight && large_gemm(g) && (g.N * g.OH * g.OW < 128 || (g.sw > 1 && g.Cg() >= 64)))
+  if (pass == ConvPass::Forward && large_gemm(g) && short_strided_rows(g))
+    return {Algorithm::Im2col, "forward with a large GEMM and strided output rows under 32 wide: im2col + GEMM (the "
+                               "direct kernel would leave lanes empty and split each load)"};
+  if (pass == ConvPass::GradWeight && large_gemm(g) && (g.N * g.OH * g.OW < 128 || short_strided_rows(g)))
     return {Algorithm::Im2col, "grad_weight with a large GEMM and a short (under 128 positions) or strided "
                                "reduction: im2col + GEMM (the direct kernel's sums would be short or its loads split)"};
   if (pass == ConvPass::GradInput && large_gemm(g) && !direct_grad_input_gathers(g))
