@@ -456,8 +456,8 @@ inline void along_c_block(const ConvGeometry& g, const T* xn, Strides4 xs, const
   }
 }
 
-// One output row: the interior in blocks of 8 pixels, then 4 (7x7 and 14x14 planes have interiors of 5 and 12), and
-// the edge pixels one at a time through the padding map.
+// One output row: the interior in blocks of 8 pixels, then 4 (7x7 and 14x14 planes have interiors of 5 and 12), then
+// 1, and the edge pixels one at a time through the padding map.
 template <typename T, bool Masked, int K, int S>
 void along_c_forward_row(const ConvGeometry& g, const T* xn, Strides4 xs, const T* table, const T* bias,
                          const int64_t* rows, int64_t c0, T* yr, Strides4 ys) {
@@ -483,6 +483,7 @@ void along_c_forward_row(const ConvGeometry& g, const T* xn, Strides4 xs, const 
   for (; ow < lo; ++ow) edge(ow);
   for (; ow + 8 <= hi; ow += 8) along_c_block<T, Masked, K, S, 8>(g, xn, xs, table, init, rows, c0, m, ow, yr, ys);
   for (; ow + 4 <= hi; ow += 4) along_c_block<T, Masked, K, S, 4>(g, xn, xs, table, init, rows, c0, m, ow, yr, ys);
+  for (; ow < hi; ++ow) along_c_block<T, Masked, K, S, 1>(g, xn, xs, table, init, rows, c0, m, ow, yr, ys);
   for (; ow < g.OW; ++ow) edge(ow);
 }
 
