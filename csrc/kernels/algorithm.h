@@ -19,7 +19,7 @@ struct AlgorithmChoice {
 inline const char* algorithm_name(Algorithm a) { return a == Algorithm::Im2col ? "im2col" : "direct"; }
 
 // Whether one group's GEMM (K/groups x C/groups*kh*kw, times the pixels) is big enough for MKL's blocked GEMM to
-// beat the direct backward kernels, whose vectors run along the pixels (see the backward rules below).
+// beat the direct kernels where those are weak (strided short rows, scatters, short reductions: the rules below).
 inline bool large_gemm(const ConvGeometry& g) { return g.Kg() >= 32 && (g.groups == 1 || g.Cg() >= 64); }
 
 // Whether a strided layer's output rows are short for the direct kernel's vectors: the flat walk, which packs rows
