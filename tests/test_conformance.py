@@ -238,6 +238,41 @@ def test_grouped_every_algorithm(algorithm, mode, kernel, stride, C, K, groups):
     check_case(c, torch.float32)
 
 
+@pytest.mark.parametrize("N", [0, 1, 3])
+@pytest.mark.parametrize("C,K,groups", [(5, 7, 1), (6, 4, 2)])
+def test_im2col_1x1_in_place(N, C, K, groups):
+    """A 1x1 kernel at unit stride without padding: im2col runs its GEMMs on the tensors in place (no workspace for
+    the forward and grad_input), on contiguous and channels_last planes and through a copy for a sliced view, with
+    the output and both gradients in either layout."""
+    for layout, grad_layout in (("contiguous", "contiguous"), ("channels_last", "channels_last"),
+                                ("channels_last", "contiguous"), ("sliced", "sliced")):
+        c = dict(algorithm="im2col", N=N, C=C, K=K, H=5, W=7, kh=1, kw=1, stride=(1, 1), dilation=(2, 3),
+                 pad4=[0, 0, 0, 0], groups=groups, mode="reflect", bias=True, layout=layout, weight_layout=layout,
+                 grad_layout=grad_layout)
+        check_case(c, torch.float64)
+        check_case(c, torch.float32)
+    e = torchconv.explain((N, C, 5, 7), (K, C // groups, 1, 1), groups=groups, algorithm="im2col")
+    assert e["workspace_bytes"] == e["grad_input"]["workspace_bytes"] == 0
+    assert e["grad_weight"]["workspace_bytes"] == (0 if N == 0 else K // groups * C // groups * 4)
+
+
+@pytest.mark.parametrize("kw", [1, 2, 3, 4, 7, 8, 9])
+@pytest.mark.parametrize("W,pad_lr", [(9, (1, 0)), (46, (0, 2)), (77, (3, 1))])
+@pytest.mark.parametrize("K,groups", [(16, 1), (6, 2)])
+def test_direct_column_stride2(kw, W, pad_lr, K, groups):
+    """Column stride 2 at unit column dilation: the forward's pair tile (taps 2s and 2s + 1 of a row from one pair
+    of loads), for kw 1..8 and 9 (past the tile: load_even per tap), left padding 0..3, rows of 1, 2 and 3+ vectors
+    (tiles along the row), 8- and 2-channel blocks, row stride 2 and 1 with row dilation 2 (tiles across rows)."""
+    for stride, dilation, mode in (((2, 2), (1, 1), "zeros"), ((1, 2), (2, 1), "reflect")):
+        c = dict(algorithm="direct", N=2, C=4, K=K, H=11, W=W, kh=3, kw=kw, stride=stride, dilation=dilation,
+                 pad4=[1, 2, *pad_lr], groups=groups, mode=mode, bias=True, layout="contiguous",
+                 weight_layout="contiguous")
+        if mode != "zeros" and max(pad_lr) >= W:
+            continue
+        check_case(c, torch.float64)
+        check_case(c, torch.float32)
+
+
 @pytest.mark.parametrize("kernel,dilation,pad4", [((3, 3), (1, 1), [1, 1, 1, 1]), ((5, 5), (1, 1), [2, 2, 2, 2]),
                                                   ((3, 2), (2, 1), [0, 1, 4, 0]), ((1, 4), (1, 3), [9, 0, 0, 0])])
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])

@@ -87,8 +87,17 @@ def test_explain():
     assert torchconv.explain((8, 512, 7, 7), (512, 512, 3, 3), padding=1)["grad_weight"]["algorithm"] == "direct"
     strided = torchconv.explain((1, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1)
     assert [strided[p]["algorithm"] for p in ("grad_input", "grad_weight")] == ["im2col", "im2col"]
-    assert strided["algorithm"] == "im2col" and "32 wide" in strided["reason"]
+    assert strided["algorithm"] == "direct"  # rows of 28: the stride-2 pair tile
     assert "scatter" in strided["grad_input"]["reason"]
+    for shape, kernel in (((1, 256, 28, 28), 3), ((1, 256, 56, 56), 1)):  # rows of 14; a 1x1 kernel
+        short_rows = torchconv.explain(shape, (512, 256, kernel, kernel), stride=2, padding=kernel // 2)
+        assert short_rows["algorithm"] == "im2col" and "under 16 wide" in short_rows["reason"]
+    pointwise = torchconv.explain((1, 256, 56, 56), (64, 256, 1, 1))
+    for d in (pointwise, pointwise["grad_input"], pointwise["grad_weight"]):
+        assert d["algorithm"] == "im2col" and "1x1" in d["reason"]
+    assert pointwise["workspace_bytes"] == pointwise["grad_input"]["workspace_bytes"] == 0
+    assert torchconv.explain((2, 256, 56, 56), (64, 256, 1, 1))["algorithm"] == "direct"  # threaded over images
+    assert torchconv.explain((1, 256, 56, 56), (64, 256, 1, 1), padding=1)["algorithm"] == "direct"
     wide = torchconv.explain((1, 64, 112, 112), (64, 64, 3, 3), stride=2, padding=1)  # rows of 56: direct
     assert wide["algorithm"] == wide["grad_weight"]["algorithm"] == "direct"
     patchify = torchconv.explain((8, 3, 224, 224), (96, 3, 4, 4), stride=4)

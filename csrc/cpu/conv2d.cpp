@@ -22,8 +22,8 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
   Tensor out = empty4({g.N, g.K, g.OH, g.OW}, input.scalar_type(), output_format(input, weight));
   auto ws = workspace(workspace_bytes(g, algo, ConvPass::Forward, input.element_size()));
   const bool along_c = direct_along_c(algo, g, {&input, &out});
-  input = direct_operand(input, algo, along_c);
-  Tensor target = output_target(out, algo, along_c);
+  input = kernel_operand(input, algo, along_c, g);
+  Tensor target = output_target(out, algo, along_c, g);
   dispatch_float(input.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = static_cast<const T*>(input.const_data_ptr());

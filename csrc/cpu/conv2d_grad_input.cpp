@@ -18,8 +18,8 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   Tensor grad_input = empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight));
   auto ws = workspace(workspace_bytes(g, algo, ConvPass::GradInput, weight.element_size()));
   const bool along_c = direct_along_c(algo, g, {&grad_output, &grad_input});
-  grad_output = direct_operand(grad_output, algo, along_c);
-  Tensor target = output_target(grad_input, algo, along_c);
+  grad_output = kernel_operand(grad_output, algo, along_c, g);
+  Tensor target = output_target(grad_input, algo, along_c, g);
   dispatch_float(weight.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* gy = static_cast<const T*>(grad_output.const_data_ptr());

@@ -19,7 +19,7 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
                               input.scalar_type(), MemoryFormat::Contiguous);
   auto ws = workspace(workspace_bytes(g, algo, ConvPass::GradWeight, input.element_size()));
   const bool along_c = direct_along_c(algo, g, {&input, &grad_output});
-  input = direct_operand(input, algo, along_c), grad_output = direct_operand(grad_output, algo, along_c);
+  input = kernel_operand(input, algo, along_c, g), grad_output = kernel_operand(grad_output, algo, along_c, g);
   dispatch_float(input.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = static_cast<const T*>(input.const_data_ptr());

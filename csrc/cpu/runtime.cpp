@@ -12,6 +12,8 @@ void parallel_for_impl(int64_t begin, int64_t end, int64_t grain, RangeFn fn, vo
   torch::stable::parallel_for(begin, end, grain, [&](int64_t b, int64_t e) { fn(b, e, ctx); });
 }
 
+int max_threads() { return static_cast<int>(torch::stable::get_num_threads()); }
+
 // For now the GEMM is torch's (MKL behind aten::mm): the operands are wrapped in place, never copied.
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,

@@ -22,10 +22,23 @@ inline const char* algorithm_name(Algorithm a) { return a == Algorithm::Im2col ?
 // beat the direct kernels where those are weak (strided short rows, scatters, short reductions: the rules below).
 inline bool large_gemm(const ConvGeometry& g) { return g.Kg() >= 32 && (g.groups == 1 || g.Cg() >= 64); }
 
-// Whether a strided layer's output rows are short for the direct kernel's vectors: the flat walk, which packs rows
-// narrower than two vectors into full ones, needs unit stride, so at stride 2 a 28-wide row fills 28 of 32 lanes
-// and a 7-wide one 7 of 16, each vector loaded as two loads and a permute (32: two AVX-512 float vectors).
+// Whether a strided layer's output rows are short for the direct grad_weight's vectors: the flat walk, which packs
+// rows narrower than two vectors into full ones, needs unit stride, so at stride 2 a 28-wide row fills 28 of 32
+// lanes and a 7-wide one 7 of 16, each vector loaded as two loads and a permute (32: two AVX-512 float vectors).
 inline bool short_strided_rows(const ConvGeometry& g) { return (g.sh > 1 || g.sw > 1) && g.OW < 32; }
+
+// Whether a strided forward is one the direct kernel loses to the GEMM: output rows shorter than one AVX-512 float
+// vector (half its lanes or more empty), or a 1x1 kernel, whose stride-2 pair tile uses half of what it loads.
+inline bool forward_strided_short(const ConvGeometry& g) {
+  return (g.sh > 1 || g.sw > 1) && (g.OW < 16 || g.kh * g.kw == 1);
+}
+
+// Whether a 1x1 layer is one image of a large dense GEMM, which im2col runs in place (im2col_in_place) as one MKL
+// GEMM per pass: MKL's packed kernel then beats the direct one on each pass, where with more images the direct
+// kernel, threaded across them, ties or wins.
+inline bool single_image_1x1_gemm(const ConvGeometry& g) {
+  return im2col_in_place(g) && g.groups == 1 && g.N == 1 && large_gemm(g);
+}
 
 // `requested` is "auto", "im2col" or "direct"; both kernels run every geometry. The auto rule, per pass:
 // - forward, column stride 1 or 2: direct. It reads each input vector once for a block of output channels and rows,
@@ -33,9 +46,16 @@ inline bool short_strided_rows(const ConvGeometry& g) { return (g.sh > 1 || g.sw
 //   Measured (fp32, AVX-512, 2 threads, batch 1, medians of alternating blocks; bench/bench.py --algorithm
 //   direct|im2col): ResNet-50 layers direct 97-179 GFLOP/s vs im2col 62-126. bench/bench.py --suite resnext:
 //   im2col 0.24x oneDNN (geomean), direct 1.53x; depthwise 2x32x56x56 3x3: im2col 4.0 GFLOP/s, direct 25-51.
-// - forward with a large GEMM and short strided rows: im2col. Forward alone (ms, 2 threads, batch 1, alternating,
-//   medians; direct vs im2col): 3x3/2 128@56 2.35 vs 1.96, 256@28 2.30 vs 1.62, 512@14 4.22 vs 2.19, 1x1/2
-//   256->512@56 2.43 vs 1.45; with long rows direct wins: 3x3/2 64@112 2.12 vs 2.90, the 7x7/2 stem 1.59 vs 3.00.
+// - forward with a large GEMM, stride, and rows under 16 wide or a 1x1 kernel: im2col. Forward alone (ms, 2
+//   threads, batch 1, alternating, medians; direct vs im2col): 3x3/2 256@28 1.96 vs 1.67, 512@14 4.34 vs 2.20,
+//   1x1/2 256->512@56 1.53 vs 1.25; with the stride-2 pair tile direct wins on rows of 28 and more: 3x3/2 128@56
+//   1.56 vs 1.83, 64@112 1.72 vs 2.91, the 7x7/2 stem 2.00 vs 2.97.
+// - a single-image dense 1x1 layer at unit stride without padding (single_image_1x1_gemm), every pass: im2col,
+//   with no column copy. Per pass (ms, alternating, medians; direct vs im2col, forward / grad_input / grad_weight),
+//   2 threads: 256->64@56 0.89 vs 0.80 / 0.90 vs 0.82 / 0.70 vs 0.63, 64->256@56 0.71 vs 0.65 / 0.73 vs 0.71 / 0.70
+//   vs 0.61, 1024->256@14 0.63 vs 0.59 / 0.95 vs 0.77 / 0.82 vs 0.79; 1 thread: 1.41 vs 1.18 / 1.54 vs 1.30 / 1.38 vs
+//   1.20 (256->64). With more images direct: batch 8 128->512@28 4.76 vs 5.96 forward (2 threads), batch 2
+//   1024->256@14 grad_weight 1.84 vs 2.64; and 2 groups (128->128@28 0.09 vs 0.27), where each GEMM is small.
 // - larger column strides (patchify stems): im2col, as the direct kernel then reads lanes one by one.
 // - a padding mode other than zeros with 64 or more input channels per group: im2col. The direct kernel adds the
 //   padded taps at the edge pixels in a scalar pass whose cost grows with the channels. python bench/bench.py,
@@ -59,9 +79,12 @@ inline AlgorithmChoice choose_algorithm(const ConvGeometry& g, ConvPass pass, co
   if (g.mode != PadMode::Zeros && g.Cg() >= 64)
     return {Algorithm::Im2col, "padding mode other than zeros with 64 or more channels per group: im2col + GEMM "
                                "(the direct kernel would add the padded taps of every edge pixel one by one)"};
-  if (pass == ConvPass::Forward && large_gemm(g) && short_strided_rows(g))
-    return {Algorithm::Im2col, "forward with a large GEMM and strided output rows under 32 wide: im2col + GEMM (the "
-                               "direct kernel would leave lanes empty and split each load)"};
+  if (single_image_1x1_gemm(g))
+    return {Algorithm::Im2col, "a single image's dense 1x1 layer: one GEMM on the tensors in place (MKL's packed "
+                               "kernel beats the direct one there)"};
+  if (pass == ConvPass::Forward && large_gemm(g) && forward_strided_short(g))
+    return {Algorithm::Im2col, "strided forward with a large GEMM and output rows under 16 wide or a 1x1 kernel: "
+                               "im2col + GEMM (the direct kernel would leave half its lanes or loads unused)"};
   if (pass == ConvPass::GradWeight && large_gemm(g) && (g.N * g.OH * g.OW < 128 || short_strided_rows(g)))
     return {Algorithm::Im2col, "grad_weight with a large GEMM and a short (under 128 positions) or strided "
                                "reduction: im2col + GEMM (the direct kernel's sums would be short or its loads split)"};

@@ -36,6 +36,29 @@ void for_each_tile(const ConvGeometry& g, int64_t tile_pixels, const F& fn) {
   for (int64_t p0 = 0; p0 < total; p0 += tile_pixels) fn(p0, std::min(tile_pixels, total - p0));
 }
 
+// One image's (channels x pixels) plane of a tensor whose planes are matrices: element (c, q) at p[c * ld + q], or
+// at p[q * ld + c] when `trans` (channels_last).
+template <typename T>
+struct PlaneMatrix {
+  T* p;
+  int64_t ld;
+  bool trans;
+};
+template <typename T>
+PlaneMatrix<T> plane_matrix(T* base, Strides4 s, int64_t W, int64_t n, int64_t c0) {
+  if (!plane_is_matrix(s, W)) detail::fail("torchconv internal error: a 1x1 GEMM operand's planes are not matrices");
+  const bool trans = s.w != 1;
+  return {base + n * s.n + c0 * s.c, trans ? s.w : s.c, trans};
+}
+
+// C = op(A) op(B) into the m x n plane matrix c, either way round: a transposed c is written as op(B)^T op(A)^T.
+template <typename T>
+void gemm_into(PlaneMatrix<T> c, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+               const T* b, int64_t ldb) {
+  if (c.trans) gemm<T>(!tb, !ta, n, m, k, b, ldb, a, lda, c.p, c.ld);
+  else gemm<T>(ta, tb, m, n, k, a, lda, b, ldb, c.p, c.ld);
+}
+
 }  // namespace
 
 Im2colPlan plan_im2col(const ConvGeometry& g, ConvPass pass, size_t elem_size) {
@@ -50,6 +73,8 @@ Im2colPlan plan_im2col(const ConvGeometry& g, ConvPass pass, size_t elem_size) {
   p.tile_offset = p.col_offset + align_up(g.col_rows() * P * elem);
   p.partial_offset = p.tile_offset + align_up(g.K * P * elem);
   p.bytes = p.partial_offset + (pass == ConvPass::GradWeight ? align_up(g.Kg() * g.Cg() * g.kh * g.kw * elem) : 0);
+  if (im2col_in_place(g))  // no map, columns or tile: only grad_weight's partial sums
+    p = {total, 0, 0, 0, 0, pass == ConvPass::GradWeight ? g.Kg() * g.Cg() * elem : 0};
   if (total == 0) p = Im2colPlan{};
   return p;
 }
@@ -58,8 +83,24 @@ template <typename T>
 void conv2d_im2col_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y,
                            Strides4 ys, void* workspace) {
   if (g.out_pixels() == 0) return;
-  const Buffers<T> b(g, ConvPass::Forward, workspace);
   const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;  // per group: W_g is Kg x R, columns R x P
+  if (im2col_in_place(g)) {
+    const int64_t P = g.H * g.W;
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const auto xm = plane_matrix(x, xs, g.W, n, grp * R);
+        gemm_into(plane_matrix(y, ys, g.W, n, grp * Kg), false, xm.trans, Kg, P, R, w + grp * Kg * R, R, xm.p, xm.ld);
+      }
+    if (!bias) return;
+    parallel_for(0, g.N * g.K, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t nk = begin; nk < end; ++nk) {
+        T* plane = y + nk / g.K * ys.n + nk % g.K * ys.c;
+        for (int64_t q = 0; q < P; ++q) plane[q * ys.w] += bias[nk % g.K];  // pixels: one stride (plane_is_matrix)
+      }
+    });
+    return;
+  }
+  const Buffers<T> b(g, ConvPass::Forward, workspace);
   for_each_tile(g, b.tile_pixels, [&](int64_t p0, int64_t P) {
     im2col(g, b.map, x, xs, p0, P, b.col);
     for (int64_t grp = 0; grp < g.groups; ++grp)
@@ -72,10 +113,19 @@ template <typename T>
 void conv2d_im2col_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs,
                               void* workspace) {
   const int64_t sizes[4] = {g.N, g.C, g.H, g.W};
+  const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;
+  if (im2col_in_place(g) && g.out_pixels() > 0) {  // gx_g (R x P) = W_g^T gy_g, written whole
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const auto gym = plane_matrix(gy, gys, g.W, n, grp * Kg);
+        gemm_into(plane_matrix(gx, gxs, g.W, n, grp * R), true, gym.trans, R, g.H * g.W, Kg, w + grp * Kg * R, R,
+                  gym.p, gym.ld);
+      }
+    return;
+  }
   zero_4d(sizes, gxs, gx);
   if (g.out_pixels() == 0) return;
   const Buffers<T> b(g, ConvPass::GradInput, workspace);
-  const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;
   for_each_tile(g, b.tile_pixels, [&](int64_t p0, int64_t P) {
     gather_output_tile(g, gy, gys, p0, P, b.tile);
     // columns_g (R x P) = W_g^T (R x Kg) . gy_g (Kg x P)
@@ -91,17 +141,31 @@ void conv2d_im2col_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, c
   const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;
   std::fill(gw, gw + g.K * R, T(0));
   if (g.out_pixels() == 0) return;
+  // partial (Kg x R) = gy_g (Kg x P) . columns_g^T (P x R), then added into gw in a fixed order.
+  auto accumulate = [&](T* partial, T* dst) {
+    parallel_for(0, Kg * R, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) dst[i] += partial[i];
+    });
+  };
+  if (im2col_in_place(g)) {
+    T* partial = static_cast<T*>(workspace);
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const auto gym = plane_matrix(gy, gys, g.W, n, grp * Kg);
+        const auto xm = plane_matrix(x, xs, g.W, n, grp * R);
+        gemm_into(PlaneMatrix<T>{partial, R, false}, gym.trans, !xm.trans, Kg, R, g.H * g.W, gym.p, gym.ld, xm.p,
+                  xm.ld);
+        accumulate(partial, gw + grp * Kg * R);
+      }
+    return;
+  }
   const Buffers<T> b(g, ConvPass::GradWeight, workspace);
   for_each_tile(g, b.tile_pixels, [&](int64_t p0, int64_t P) {
     im2col(g, b.map, x, xs, p0, P, b.col);
     gather_output_tile(g, gy, gys, p0, P, b.tile);
     for (int64_t grp = 0; grp < g.groups; ++grp) {
-      // partial (Kg x R) = gy_g (Kg x P) . columns_g^T (P x R), then added in tile order.
       gemm<T>(false, true, Kg, R, P, b.tile + grp * Kg * P, P, b.col + grp * R * P, P, b.partial, R);
-      T* dst = gw + grp * Kg * R;
-      parallel_for(0, Kg * R, 4096, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) dst[i] += b.partial[i];
-      });
+      accumulate(b.partial, gw + grp * Kg * R);
     }
   });
 }

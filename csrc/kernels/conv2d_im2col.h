@@ -11,6 +11,18 @@ namespace torchconv {
 
 enum class ConvPass { Forward, GradInput, GradWeight };
 
+// Whether the column matrix is the input itself: a 1x1 kernel at unit stride without padding reads each input pixel
+// once, in order. Such calls run their GEMMs on the tensors in place, an image at a time, with no column copy (as
+// torch's slow_conv2d does for 1x1), given tensors whose planes are matrices (plane_is_matrix).
+inline bool im2col_in_place(const ConvGeometry& g) {
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pad_t == 0 && g.pad_b == 0 && g.pad_l == 0 &&
+         g.pad_r == 0;
+}
+
+// Whether a tensor of rows W wide holds each image as a (channels x pixels) matrix a GEMM reads in place: one
+// uniform pixel stride, with pixels (contiguous) or channels (channels_last) adjacent.
+inline bool plane_is_matrix(Strides4 s, int64_t W) { return s.h == W * s.w && (s.w == 1 || s.c == 1); }
+
 // Budget for one tile's columns plus its output tile. 4 MiB keeps both within this machine's L2 + L3 share
 // while leaving P large enough (hundreds of pixels on ResNet layers) for an efficient GEMM.
 constexpr int64_t kTileBudgetBytes = int64_t(4) << 20;
@@ -23,7 +35,8 @@ struct Im2colPlan {
 };
 Im2colPlan plan_im2col(const ConvGeometry& g, ConvPass pass, size_t elem_size);
 
-// y = conv2d(x, w) + bias. w is contiguous (K, C/groups, kh, kw); bias may be null.
+// y = conv2d(x, w) + bias. w is contiguous (K, C/groups, kh, kw); bias may be null. When im2col_in_place(g), every
+// tensor's planes must be matrices (plane_is_matrix), in each of the three passes.
 template <typename T>
 void conv2d_im2col_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y,
                            Strides4 ys, void* workspace);

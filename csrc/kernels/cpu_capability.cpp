@@ -22,7 +22,7 @@ bool supported(const std::string& isa) {
   // The AVX-512 copy is built with F, VL, BW and DQ (Skylake-X and later, Zen 4).
   if (isa == "avx512")
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && supported("avx2");
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("bmi2") && supported("avx2");
   return false;
 }
 

@@ -1,8 +1,8 @@
 // Direct grouped convolution, forward and both backward maps, for any groups (depthwise is groups == C, with any
-// channel multiplier). One kernel walks every group: work items are (image, group, block of output channels), so
-// there is no per-group copy and no workspace. Each thread owns whole output planes (forward), whole input planes of
-// a group (grad_input) or whole output channels (grad_weight), so every sum runs in one fixed order: the results are
-// the same bits from run to run and for any thread count.
+// channel multiplier). One kernel walks every group: work items are (image, group, band of output rows, blocks of
+// output channels) in the forward, so there is no per-group copy and no workspace. Each output element is one
+// thread's (forward), as are whole input planes of a group (grad_input) and whole output channels (grad_weight), so
+// every sum runs in one fixed order: the results are the same bits from run to run and for any thread count.
 //
 // direct.cpp is compiled once per ISA (default, AVX2, AVX-512), each copy in its own inline namespace, and exports
 // one table of entry points; cpu_capability.cpp picks a table at run time.

@@ -19,6 +19,9 @@ inline void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& f) 
                     const_cast<void*>(static_cast<const void*>(&f)));
 }
 
+// Threads in torch's intra-op pool (the kernels size their work items by it).
+int max_threads();
+
 // Row-major C[m, n] = op(A)[m, k] · op(B)[k, n], where op transposes when trans_* is set.
 // Must be called outside parallel regions. k == 0 writes zeros.
 template <typename T>

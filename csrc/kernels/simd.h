@@ -67,18 +67,21 @@ struct Vec<float> {
     const __m512 b = _mm512_maskz_loadu_ps(0x7fff, p + 16);
     return {_mm512_permutex2var_ps(_mm512_loadu_ps(p), even_lanes(), b)};
   }
-  // Lane l = p[2 l]. `m` masks the lanes; of the 2 * size elements spanned, only those from the first to the last
-  // lane in the mask are read (the lanes of a row run are a contiguous range).
+  // Lane l = p[2 l] for the lanes in m: element mask bit 2 l per lane bit l (one pdep, no branch: this runs once
+  // per tap in the stride-2 inner loops).
   static Vec load_even(const float* p, Mask m) {
-    if (!m) return zero();
-    const int first = __builtin_ctz(m), last = 31 - __builtin_clz(m);
-    const uint64_t raw = ((uint64_t(1) << (2 * last + 1)) - 1) & ~((uint64_t(1) << (2 * first)) - 1);
+    const uint64_t raw = _pdep_u64(m, 0x5555555555555555ull);
     const __m512 a = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw), p);
     const __m512 b = _mm512_maskz_loadu_ps(static_cast<__mmask16>(raw >> 16), p + 16);
     return {_mm512_permutex2var_ps(a, even_lanes(), b)};
   }
   // The lanes in m, in order, take p[0], p[1], ... (reading only as many elements as m has lanes).
   static Vec expand(const float* p, Mask m) { return {_mm512_maskz_expandloadu_ps(static_cast<__mmask16>(m), p)}; }
+  // Lane l = element 2 l (even) or 2 l + 1 (odd) of a's lanes followed by b's.
+  static Vec even(Vec a, Vec b) { return {_mm512_permutex2var_ps(a.v, even_lanes(), b.v)}; }
+  static Vec odd(Vec a, Vec b) {
+    return {_mm512_permutex2var_ps(a.v, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), b.v)};
+  }
   static __m512i even_lanes() { return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30); }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void store(float* p, Mask m) const { _mm512_mask_storeu_ps(p, static_cast<__mmask16>(m), v); }
@@ -105,14 +108,14 @@ struct Vec<double> {
     return {_mm512_permutex2var_pd(_mm512_loadu_pd(p), even_lanes(), b)};
   }
   static Vec load_even(const double* p, Mask m) {
-    if (!m) return zero();
-    const int first = __builtin_ctz(m), last = 31 - __builtin_clz(m);
-    const uint32_t raw = ((uint32_t(1) << (2 * last + 1)) - 1) & ~((uint32_t(1) << (2 * first)) - 1);
+    const uint32_t raw = _pdep_u32(m, 0x55555555u);
     const __m512d a = _mm512_maskz_loadu_pd(static_cast<__mmask8>(raw), p);
     const __m512d b = _mm512_maskz_loadu_pd(static_cast<__mmask8>(raw >> 8), p + 8);
     return {_mm512_permutex2var_pd(a, even_lanes(), b)};
   }
   static Vec expand(const double* p, Mask m) { return {_mm512_maskz_expandloadu_pd(static_cast<__mmask8>(m), p)}; }
+  static Vec even(Vec a, Vec b) { return {_mm512_permutex2var_pd(a.v, even_lanes(), b.v)}; }
+  static Vec odd(Vec a, Vec b) { return {_mm512_permutex2var_pd(a.v, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), b.v)}; }
   static __m512i even_lanes() { return _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14); }
   void store(double* p) const { _mm512_storeu_pd(p, v); }
   void store(double* p, Mask m) const { _mm512_mask_storeu_pd(p, static_cast<__mmask8>(m), v); }
@@ -174,6 +177,16 @@ struct Vec {
   static Vec expand(const T* p, Mask m) {
     Vec r;
     for (int l = 0, k = 0; l < size; ++l) r.v[l] = (m >> l) & 1 ? p[k++] : T(0);
+    return r;
+  }
+  static Vec even(Vec a, Vec b) { return interleaved(a, b, 0); }
+  static Vec odd(Vec a, Vec b) { return interleaved(a, b, 1); }
+  static Vec interleaved(Vec a, Vec b, int parity) {
+    Vec r;
+    for (int l = 0; l < size; ++l) {
+      const int e = 2 * l + parity;
+      r.v[l] = e < size ? a.v[e] : b.v[e - size];
+    }
     return r;
   }
   void store(T* p) const {
