@@ -397,33 +397,33 @@ struct Forward {
         const int64_t in_lo = wk.r0 > lo ? wk.r0 : lo, in_hi = wk.r1 < hi ? wk.r1 : hi;
         const T* xg = x + n * xs.n + grp * Cg * xs.c;
         for (int64_t blk = chunk * blocks / it.chunks; blk < (chunk + 1) * blocks / it.chunks; ++blk) {
-        const int64_t k0 = grp * Kg + blk * KB;
-        const T* wk0 = w + k0 * wstride;
-        const T* bk = bias ? bias + k0 : nullptr;
-        T* yk = y + n * ys.n + k0 * ys.c;
-        for (int64_t r = lo; r < hi;) {
-          // A block of R interior rows; the last block of the band's interior ends at its end and may redo rows of
-          // the one before (the forward only stores, so a row computed twice comes out the same).
-          int64_t first = r, rows = 1;
-          if (!wk.flat && R > 1 && r >= in_lo && in_hi - in_lo >= R && r < in_hi)
-            first = r + R <= in_hi ? r : in_hi - R, rows = R;
-          runs(wk, taps.p, wk.run_taps(first, taps.p), rows, xg, Cg, wk0, bk, yk + wk.y_offset(first));
-          r = first + rows;
-          if (g.mode == PadMode::Zeros) continue;
-          for (int64_t row = first; row < first + rows; ++row) {
-            T* yr = yk + wk.y_offset(row);
-            wk.for_each_edge(row, [&](int64_t q, int64_t oh, int64_t ow) {
-              wk.for_each_padded_tap(oh, ow, [&](int64_t i, int64_t j, int64_t ih, int64_t iw) {
-                for (int kb = 0; kb < KB; ++kb) {
-                  T s = 0;
-                  for (int64_t c = 0; c < Cg; ++c)
-                    s += wk0[kb * wstride + c * wk.taps + i * g.kw + j] * xg[c * xs.c + ih * xs.h + iw * xs.w];
-                  yr[kb * ys.c + q * wk.ystep] += s;
-                }
+          const int64_t k0 = grp * Kg + blk * KB;
+          const T* wk0 = w + k0 * wstride;
+          const T* bk = bias ? bias + k0 : nullptr;
+          T* yk = y + n * ys.n + k0 * ys.c;
+          for (int64_t r = lo; r < hi;) {
+            // A block of R interior rows; the last block of the band's interior ends at its end and may redo rows of
+            // the one before (the forward only stores, so a row computed twice comes out the same).
+            int64_t first = r, rows = 1;
+            if (!wk.flat && R > 1 && r >= in_lo && in_hi - in_lo >= R && r < in_hi)
+              first = r + R <= in_hi ? r : in_hi - R, rows = R;
+            runs(wk, taps.p, wk.run_taps(first, taps.p), rows, xg, Cg, wk0, bk, yk + wk.y_offset(first));
+            r = first + rows;
+            if (g.mode == PadMode::Zeros) continue;
+            for (int64_t row = first; row < first + rows; ++row) {
+              T* yr = yk + wk.y_offset(row);
+              wk.for_each_edge(row, [&](int64_t q, int64_t oh, int64_t ow) {
+                wk.for_each_padded_tap(oh, ow, [&](int64_t i, int64_t j, int64_t ih, int64_t iw) {
+                  for (int kb = 0; kb < KB; ++kb) {
+                    T s = 0;
+                    for (int64_t c = 0; c < Cg; ++c)
+                      s += wk0[kb * wstride + c * wk.taps + i * g.kw + j] * xg[c * xs.c + ih * xs.h + iw * xs.w];
+                    yr[kb * ys.c + q * wk.ystep] += s;
+                  }
+                });
               });
-            });
+            }
           }
-        }
         }
       }
     });
