@@ -203,6 +203,26 @@ struct TileShape {
   int64_t dx, dy, dm;
 };
 
+// The register tile's two steps shared by the forward tiles: the bias (or zero) in every accumulator, and one tap:
+// the tap's weights for KB output channels, each broadcast once and multiplied into all R input vectors.
+template <typename T, int KB, int R>
+__attribute__((always_inline)) inline void init_tile(Vec<T> (&acc)[KB][R], const T* bias) {
+#pragma GCC unroll 8
+  for (int kb = 0; kb < KB; ++kb)
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) acc[kb][r] = bias ? Vec<T>::set1(bias[kb]) : Vec<T>::zero();
+}
+template <typename T, int KB, int R>
+__attribute__((always_inline)) inline void tap_into_tile(Vec<T> (&acc)[KB][R], const Vec<T>* xv, const T* wt,
+                                                         int64_t wstride) {
+#pragma GCC unroll 8
+  for (int kb = 0; kb < KB; ++kb) {
+    const Vec<T> wv = Vec<T>::set1(wt[kb * wstride]);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) acc[kb][r] = fma(wv, xv[r], acc[kb][r]);
+  }
+}
+
 // y[kb, vector r] = bias + sum over c and taps of w[kb, c, tap] * x[c, tap of vector r], for KB output channels and
 // the R vectors of a tile at run position q: each loaded input vector feeds KB FMAs, each broadcast weight R. Step
 // is the input distance between lanes (1, 2, or 0 for any); a tile that is not Masked reads and writes every lane.
@@ -213,22 +233,14 @@ inline void forward_tile(const Walk<T>& wk, const Tap* taps, int64_t ntaps, Tile
   const int64_t wstride = Cg * wk.taps, xstep = Step ? Step : wk.xstep, xc_stride = wk.xs.c;
   const Mask* mq = wk.masks.p + q / V * wk.mcols;
   Vec<T> acc[KB][R];
-#pragma GCC unroll 8
-  for (int kb = 0; kb < KB; ++kb)
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) acc[kb][r] = bias ? Vec<T>::set1(bias[kb]) : Vec<T>::zero();
+  init_tile(acc, bias);
   // One tap: R input vectors, each into KB accumulators.
   auto tap = [&](const T* xt, const T* wt, int64_t mc) __attribute__((always_inline)) {
     Vec<T> xv[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
       xv[r] = simd::load_lanes<Step, Masked>(xt + r * sh.dx, xstep, Masked ? mq[r * sh.dm * wk.mcols + mc] : 0);
-#pragma GCC unroll 8
-    for (int kb = 0; kb < KB; ++kb) {
-      const Vec<T> wv = Vec<T>::set1(wt[kb * wstride]);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[kb][r] = fma(wv, xv[r], acc[kb][r]);
-    }
+    tap_into_tile(acc, xv, wt, wstride);
   };
   for (int64_t c = 0; c < Cg; ++c) {
     const T* xc = x + c * xc_stride + q * xstep;
@@ -265,18 +277,7 @@ inline void forward_tile_s2(const Walk<T>& wk, const Tap* taps, int64_t ntaps, T
       lo[r][s] = lane_range(-e0, g.W - e0, V), hi[r][s] = lane_range(-e0 - V, g.W - e0 - V, V);
     }
   Vec<T> acc[KB][R];
-#pragma GCC unroll 8
-  for (int kb = 0; kb < KB; ++kb)
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) acc[kb][r] = bias ? Vec<T>::set1(bias[kb]) : Vec<T>::zero();
-  auto tap = [&](const Vec<T>* xv, const T* wt) __attribute__((always_inline)) {
-#pragma GCC unroll 8
-    for (int kb = 0; kb < KB; ++kb) {
-      const Vec<T> wv = Vec<T>::set1(wt[kb * wstride]);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[kb][r] = fma(wv, xv[r], acc[kb][r]);
-    }
-  };
+  init_tile(acc, bias);
   for (int64_t c = 0; c < Cg; ++c) {
     const T* xc = x + c * wk.xs.c + 2 * q;
     const T* wc = w + c * wk.taps;
@@ -292,11 +293,11 @@ inline void forward_tile_s2(const Walk<T>& wk, const Tap* taps, int64_t ntaps, T
           b[r] = Vec<T>::load(xr + r * sh.dx + 2 * s + V, hi[r][s]);
           xv[r] = Vec<T>::even(a[r], b[r]);
         }
-        tap(xv, wr + 2 * s);
+        tap_into_tile(acc, xv, wr + 2 * s, wstride);
         if (2 * s + 1 == kw) break;
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) xv[r] = Vec<T>::odd(a[r], b[r]);
-        tap(xv, wr + 2 * s + 1);
+        tap_into_tile(acc, xv, wr + 2 * s + 1, wstride);
       }
     }
   }
