@@ -96,7 +96,9 @@ def test_explain():
     for d in (pointwise, pointwise["grad_input"], pointwise["grad_weight"]):
         assert d["algorithm"] == "im2col" and "1x1" in d["reason"]
     assert pointwise["workspace_bytes"] == pointwise["grad_input"]["workspace_bytes"] == 0
-    assert torchconv.explain((2, 256, 56, 56), (64, 256, 1, 1))["algorithm"] == "direct"  # threaded over images
+    assert torchconv.explain((8, 256, 56, 56), (64, 256, 1, 1))["algorithm"] == "im2col"
+    for thin in ((16, 96), (144, 32)):  # MobileNet's pointwise layers: too thin a GEMM for MKL
+        assert torchconv.explain((1, thin[0], 56, 56), (thin[1], thin[0], 1, 1))["algorithm"] == "direct"
     assert torchconv.explain((1, 256, 56, 56), (64, 256, 1, 1), padding=1)["algorithm"] == "direct"
     wide = torchconv.explain((1, 64, 112, 112), (64, 64, 3, 3), stride=2, padding=1)  # rows of 56: direct
     assert wide["algorithm"] == wide["grad_weight"]["algorithm"] == "direct"

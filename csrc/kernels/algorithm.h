@@ -33,11 +33,11 @@ inline bool forward_strided_short(const ConvGeometry& g) {
   return (g.sh > 1 || g.sw > 1) && (g.OW < 16 || g.kh * g.kw == 1);
 }
 
-// Whether a 1x1 layer is one image of a large dense GEMM, which im2col runs in place (im2col_in_place) as one MKL
-// GEMM per pass: MKL's packed kernel then beats the direct one on each pass, where with more images the direct
-// kernel, threaded across them, ties or wins.
-inline bool single_image_1x1_gemm(const ConvGeometry& g) {
-  return im2col_in_place(g) && g.groups == 1 && g.N == 1 && large_gemm(g);
+// Whether a 1x1 layer is a dense GEMM with 64+ input and 64+ output channels, which im2col runs in place
+// (im2col_in_place) as one MKL GEMM per image: MKL's packed kernel then beats the direct one. With fewer channels
+// (MobileNet's 16->96, 24->144, 144->32) the GEMM is too thin for MKL and the direct kernel wins.
+inline bool wide_1x1_gemm(const ConvGeometry& g) {
+  return im2col_in_place(g) && g.groups == 1 && g.Cg() >= 64 && g.Kg() >= 64;
 }
 
 // `requested` is "auto", "im2col" or "direct"; both kernels run every geometry. The auto rule, per pass:
@@ -50,12 +50,16 @@ inline bool single_image_1x1_gemm(const ConvGeometry& g) {
 //   threads, batch 1, alternating, medians; direct vs im2col): 3x3/2 256@28 1.96 vs 1.67, 512@14 4.34 vs 2.20,
 //   1x1/2 256->512@56 1.53 vs 1.25; with the stride-2 pair tile direct wins on rows of 28 and more: 3x3/2 128@56
 //   1.56 vs 1.83, 64@112 1.72 vs 2.91, the 7x7/2 stem 2.00 vs 2.97.
-// - a single-image dense 1x1 layer at unit stride without padding (single_image_1x1_gemm), every pass: im2col,
+// - a dense 1x1 layer at unit stride without padding, 64+ channels in and out (wide_1x1_gemm), every pass: im2col,
 //   with no column copy. Per pass (ms, alternating, medians; direct vs im2col, forward / grad_input / grad_weight),
-//   2 threads: 256->64@56 0.89 vs 0.80 / 0.90 vs 0.82 / 0.70 vs 0.63, 64->256@56 0.71 vs 0.65 / 0.73 vs 0.71 / 0.70
-//   vs 0.61, 1024->256@14 0.63 vs 0.59 / 0.95 vs 0.77 / 0.82 vs 0.79; 1 thread: 1.41 vs 1.18 / 1.54 vs 1.30 / 1.38 vs
-//   1.20 (256->64). With more images direct: batch 8 128->512@28 4.76 vs 5.96 forward (2 threads), batch 2
-//   1024->256@14 grad_weight 1.84 vs 2.64; and 2 groups (128->128@28 0.09 vs 0.27), where each GEMM is small.
+//   2 threads, batch 1: 256->64@56 0.89 vs 0.80 / 0.90 vs 0.82 / 0.70 vs 0.63, 64->256@56 0.71 vs 0.65 / 0.73 vs
+//   0.71 / 0.70 vs 0.61, 1024->256@14 0.63 vs 0.59 / 0.95 vs 0.77 / 0.82 vs 0.79, 320->1280@7 0.32 vs 0.32 / 0.62
+//   vs 0.32 / 0.64 vs 0.30; 1 thread: 1.41 vs 1.18 / 1.54 vs 1.30 / 1.38 vs 1.20 (256->64). Batch 8: 256->64@56
+//   8.87 vs 7.05 / 6.92 vs 6.36 / 12.04 vs 6.18, 128->512@28 4.60 vs 5.12 / 6.30 vs 5.63 / 5.86 vs 5.01; the sum
+//   of the three passes favours im2col on 5 of 7 ResNet shapes at batch 1-8 (1024->256@14 at batch 2 and 4 does
+//   not: 5.1 vs 5.7, 10.2 vs 11.5 ms). Thin layers stay direct, batch 1: 16->96@112 0.27 vs 0.39 / 0.25 vs 0.39 /
+//   0.27 vs 0.30, 24->144@56 0.18 vs 0.22, 144->32@28 0.059 vs 0.083 (forward); so do 2 groups (128->128@28 0.09
+//   vs 0.27), where each GEMM is small.
 // - larger column strides (patchify stems): im2col, as the direct kernel then reads lanes one by one.
 // - a padding mode other than zeros with 64 or more input channels per group: im2col. The direct kernel adds the
 //   padded taps at the edge pixels in a scalar pass whose cost grows with the channels. python bench/bench.py,
@@ -79,9 +83,9 @@ inline AlgorithmChoice choose_algorithm(const ConvGeometry& g, ConvPass pass, co
   if (g.mode != PadMode::Zeros && g.Cg() >= 64)
     return {Algorithm::Im2col, "padding mode other than zeros with 64 or more channels per group: im2col + GEMM "
                                "(the direct kernel would add the padded taps of every edge pixel one by one)"};
-  if (single_image_1x1_gemm(g))
-    return {Algorithm::Im2col, "a single image's dense 1x1 layer: one GEMM on the tensors in place (MKL's packed "
-                               "kernel beats the direct one there)"};
+  if (wide_1x1_gemm(g))
+    return {Algorithm::Im2col, "dense 1x1 layer with 64+ channels in and out: one GEMM per image on the tensors in "
+                               "place (MKL's packed kernel beats the direct one there)"};
   if (pass == ConvPass::Forward && large_gemm(g) && forward_strided_short(g))
     return {Algorithm::Im2col, "strided forward with a large GEMM and output rows under 16 wide or a 1x1 kernel: "
                                "im2col + GEMM (the direct kernel would leave half its lanes or loads unused)"};
