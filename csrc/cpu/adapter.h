@@ -129,19 +129,20 @@ inline bool direct_along_c(Algorithm algo, const ConvGeometry& g, std::initializ
 }
 
 // Otherwise a tensor whose W stride is not 1 (channels_last) is read through a contiguous copy, and written through
-// one: a pass over memory instead of a gather per lane. The im2col kernels read any strides, except that a 1x1 GEMM
-// run in place needs planes that are matrices (contiguous and channels_last tensors are).
-inline bool kernel_reads_in_place(const Tensor& t, Algorithm algo, bool along_c, const ConvGeometry& g) {
+// one: a pass over memory instead of a gather per lane. The im2col kernels take any strides, except that a 1x1 GEMM
+// run in place needs planes that are matrices (contiguous and channels_last tensors are). Whether the kernel takes
+// a tensor, read or written, as it is:
+inline bool kernel_takes_as_is(const Tensor& t, Algorithm algo, bool along_c, const ConvGeometry& g) {
   if (algo == Algorithm::Direct) return along_c || t.stride(3) == 1;
   return !im2col_in_place(g) || plane_is_matrix(strides4(t), t.size(3));
 }
 inline Tensor kernel_operand(const Tensor& t, Algorithm algo, bool along_c, const ConvGeometry& g) {
-  return kernel_reads_in_place(t, algo, along_c, g) ? t : torch::stable::contiguous(t);
+  return kernel_takes_as_is(t, algo, along_c, g) ? t : torch::stable::contiguous(t);
 }
 
 // Where a kernel writes `out`: `out` itself, or a contiguous stand-in to copy back with finish_output.
 inline Tensor output_target(const Tensor& out, Algorithm algo, bool along_c, const ConvGeometry& g) {
-  if (kernel_reads_in_place(out, algo, along_c, g)) return out;
+  if (kernel_takes_as_is(out, algo, along_c, g)) return out;
   return empty4(sizes4(out), out.scalar_type(), MemoryFormat::Contiguous);
 }
 inline void finish_output(Tensor& out, const Tensor& target) {

@@ -44,14 +44,11 @@ struct Scratch {
   T& operator[](int64_t i) const { return p[i]; }
 };
 
-// A compile-time bool as a value, to instantiate a generic lambda per case (not std::integral_constant: see above).
-template <bool B>
-struct Flag {
-  static constexpr bool value = B;
-};
-template <int N>
-struct Count {
-  static constexpr int value = N;
+// A compile-time value (a bool or an int) as an argument, to instantiate a generic lambda per case (not
+// std::integral_constant: see above).
+template <auto V>
+struct Constant {
+  static constexpr auto value = V;
 };
 
 constexpr int kMaxR = 8;  // vectors per register tile across rows; along a run at most 4, as runs are short
@@ -327,12 +324,12 @@ void forward_runs(const Walk<T>& wk, const Tap* taps, int64_t ntaps, int64_t row
   int64_t q = 0;
   if (rows == R && R > 1) {
     const TileShape across{wk.g.sh * wk.xs.h, wk.ys.h, 0};
-    for (; q < wk.len; q += V) tile(Count<R>{}, across, q);
+    for (; q < wk.len; q += V) tile(Constant<R>{}, across, q);
     return;
   }
   const TileShape along{V * wk.xstep, V * wk.ystep, 1};
-  for (; wk.len - q > (RA - 1) * V; q += RA * V) tile(Count<RA>{}, along, q);
-  for (; q < wk.len; q += V) tile(Count<1>{}, along, q);
+  for (; wk.len - q > (RA - 1) * V; q += RA * V) tile(Constant<RA>{}, along, q);
+  for (; q < wk.len; q += V) tile(Constant<1>{}, along, q);
 }
 
 // The run function for this call: the input step as a constant for 1 and 2, and the pair tile at stride 2 where
@@ -363,13 +360,13 @@ struct ForwardItems {
   ForwardItems(const Walk<T>& wk, int64_t blocks, int64_t R) {
     const ConvGeometry& g = wk.g;
     const int64_t row_bytes = g.Cg() * g.W * int64_t(sizeof(T)), ekh = (g.kh - 1) * g.dh;
-    // Bands as even as the row tile R allows, each at most the rows whose input rows fit in the budget.
+    // As many bands as it takes for each to fit the budget, then as even as the row tile R allows.
     band_rows = wk.runs > 1 ? wk.runs : 1;
     if (!wk.flat && row_bytes > 0 && ekh * row_bytes < kBandBytes) {
-      int64_t fit = ((kBandBytes / row_bytes - ekh - 1) / g.sh + 1) / R * R;
-      fit = fit < R ? R : fit;
-      const int64_t even = (band_rows + (band_rows + fit - 1) / fit - 1) / ((band_rows + fit - 1) / fit);
-      band_rows = (even + R - 1) / R * R;
+      int64_t fit = ((kBandBytes / row_bytes - ekh - 1) / g.sh + 1) / R * R;  // rows whose input fits
+      fit = fit > R ? fit : R;
+      const int64_t n = (band_rows + fit - 1) / fit;
+      band_rows = ((band_rows + n - 1) / n + R - 1) / R * R;
     }
     bands = (wk.runs + band_rows - 1) / band_rows;
     const int64_t others = g.N * g.groups * bands, want = int64_t(4) * max_threads();
@@ -982,8 +979,8 @@ void grad_weight_block(const Walk<T>& wk, const RunTap* run_taps, int64_t p0, in
         }
       };
       for (int64_t q = 0; q < wk.len; q += V) {
-        if (wk.full[q / V]) vector(q, Flag<false>{});
-        else vector(q, Flag<true>{});
+        if (wk.full[q / V]) vector(q, Constant<false>{});
+        else vector(q, Constant<true>{});
       }
     }
   // The KB * JMax sums, V at a time (a power of two times V, or fewer than V).
