@@ -31,14 +31,19 @@ def test_gradcheck_and_gradgradcheck(case, layout):
     assert torch.autograd.gradgradcheck(f, (x, w, b))
 
 
-def test_gradcheck_backward_ops_directly():
-    """The two backward ops are differentiable in both their tensor arguments (third order of conv2d)."""
+def test_gradcheck_ops_directly():
+    """The three ops called through the dispatcher, so through the autograd registered with torch.library (the path
+    torch.compile sees; torchconv.conv2d's eager calls take _ops.call's autograd.Function): gradients of conv2d, and
+    the two backward ops differentiable in both their tensor arguments (third order of conv2d)."""
     args = ([2, 1], [1, 0, 1, 2], [1, 2], 2, "reflect", "auto")
     x = torch.randn(2, 4, 6, 7, dtype=torch.float64, requires_grad=True)
     w = torch.randn(4, 2, 2, 3, dtype=torch.float64, requires_grad=True)
     gy = torch.randn(torch.ops.torchconv.conv2d(x, w, None, *args).shape, dtype=torch.float64, requires_grad=True)
     gi = lambda gy, w: torch.ops.torchconv.conv2d_grad_input(gy, w, list(x.shape), *args)  # noqa: E731
     gw = lambda x, gy: torch.ops.torchconv.conv2d_grad_weight(x, gy, list(w.shape), *args)  # noqa: E731
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    conv = lambda x, w, b: torch.ops.torchconv.conv2d(x, w, b, *args)  # noqa: E731
+    assert torch.autograd.gradcheck(conv, (x, w, b)) and torch.autograd.gradgradcheck(conv, (x, w, b))
     assert torch.autograd.gradcheck(gi, (gy, w)) and torch.autograd.gradgradcheck(gi, (gy, w))
     assert torch.autograd.gradcheck(gw, (x, gy)) and torch.autograd.gradgradcheck(gw, (x, gy))
 
@@ -68,7 +73,7 @@ def test_backward_bitwise_reproducible(dtype, C, K, groups, layout):
 
 @pytest.mark.parametrize("needs", ["input", "weight", "bias", "none"])
 def test_calls_without_autograd_work_skip_it_and_agree(needs):
-    """conv2d goes straight to the kernel when autograd has nothing to record (torchconv.functional._autograd_idle):
+    """conv2d goes straight to the kernel when autograd has nothing to record (torchconv._ops.call):
     the same values in every such context, and a gradient for whichever single argument requires one."""
     g = torch.Generator().manual_seed(1)
     x, w, b = (torch.randn(s, generator=g, dtype=torch.float64) for s in ((3, 4, 7, 5), (6, 2, 3, 2), (6,)))

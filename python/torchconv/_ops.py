@@ -1,4 +1,4 @@
-"""Fake kernels and autograd for torch.ops.torchconv.*.
+"""Fake kernels and autograd for torch.ops.torchconv.*, and call(), the way torchconv's own code calls them.
 
 The three ops are closed under differentiation: conv2d is bilinear in (input, weight), and each of its adjoints is
 again one of the three, so backward of backward (and any higher order) needs no special case.
@@ -73,8 +73,8 @@ def _conv2d_setup(ctx, inputs, output):
 def _conv2d_backward(ctx, grad):
     input, weight = ctx.saved_tensors
     need = ctx.needs_input_grad
-    gx = ops.conv2d_grad_input(grad, weight, list(input.shape), *ctx.args) if need[0] else None
-    gw = ops.conv2d_grad_weight(input, grad, list(weight.shape), *ctx.args) if need[1] else None
+    gx = call(ops.conv2d_grad_input, grad, weight, list(input.shape), *ctx.args) if need[0] else None
+    gw = call(ops.conv2d_grad_weight, input, grad, list(weight.shape), *ctx.args) if need[1] else None
     gb = grad.sum((0, 2, 3)) if ctx.has_bias and need[2] else None
     return gx, gw, gb, None, None, None, None, None, None
 
@@ -88,8 +88,8 @@ def _grad_input_backward(ctx, grad):
     # conv2d_grad_input(gy, w) is bilinear; its adjoints are conv2d(., w) in gy and conv2d_grad_weight(., gy) in w.
     grad_output, weight = ctx.saved_tensors
     need = ctx.needs_input_grad
-    d_gy = ops.conv2d(grad, weight, None, *ctx.args) if need[0] else None
-    d_w = ops.conv2d_grad_weight(grad, grad_output, list(weight.shape), *ctx.args) if need[1] else None
+    d_gy = call(ops.conv2d, grad, weight, None, *ctx.args) if need[0] else None
+    d_w = call(ops.conv2d_grad_weight, grad, grad_output, list(weight.shape), *ctx.args) if need[1] else None
     return d_gy, d_w, None, None, None, None, None, None, None
 
 
@@ -102,13 +102,47 @@ def _grad_weight_backward(ctx, grad):
     # conv2d_grad_weight(x, gy) is bilinear; its adjoints are conv2d_grad_input(gy, .) in x and conv2d(x, .) in gy.
     input, grad_output = ctx.saved_tensors
     need = ctx.needs_input_grad
-    d_x = ops.conv2d_grad_input(grad_output, grad, list(input.shape), *ctx.args) if need[0] else None
-    d_gy = ops.conv2d(input, grad, None, *ctx.args) if need[1] else None
+    d_x = call(ops.conv2d_grad_input, grad_output, grad, list(input.shape), *ctx.args) if need[0] else None
+    d_gy = call(ops.conv2d, input, grad, None, *ctx.args) if need[1] else None
     return d_x, d_gy, None, None, None, None, None, None, None
 
 
-torch.library.register_autograd("torchconv::conv2d", _conv2d_backward, setup_context=_conv2d_setup)
-torch.library.register_autograd("torchconv::conv2d_grad_input", _grad_input_backward,
-                                setup_context=_grad_input_setup)
-torch.library.register_autograd("torchconv::conv2d_grad_weight", _grad_weight_backward,
-                                setup_context=_grad_weight_setup)
+def _register_autograd(op, setup_context, backward):
+    """Registers op's autograd with torch.library, and returns the same formula as an autograd.Function for call()."""
+    torch.library.register_autograd(op, backward, setup_context=setup_context)
+
+    # The old-style forward(ctx, ...): with a separate setup_context, Function.apply binds the arguments through
+    # inspect.signature on every call (~15 us).
+    def forward(ctx, *args):
+        with torch._C._AutoDispatchBelowAutograd():
+            output = op(*args)
+        setup_context(ctx, args, output)
+        return output
+
+    return type(f"{op._opname}_autograd", (torch.autograd.Function,),
+                {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+
+
+_AUTOGRAD = {
+    ops.conv2d: _register_autograd(ops.conv2d.default, _conv2d_setup, _conv2d_backward),
+    ops.conv2d_grad_input: _register_autograd(ops.conv2d_grad_input.default, _grad_input_setup, _grad_input_backward),
+    ops.conv2d_grad_weight: _register_autograd(ops.conv2d_grad_weight.default, _grad_weight_setup,
+                                               _grad_weight_backward),
+}
+
+
+def call(op, *args):
+    """op(*args), with the op's autograd done in this module rather than through the dispatcher when it is safe to.
+
+    torch.library.register_autograd's kernel is Python behind the dispatcher: each call crosses into Python, rebuilds
+    the schema's argument list (fill_defaults) and redispatches, about 40 us for a forward with a graph and 10 us for
+    a call with nothing to record (pytorch/pytorch#177109); that is as much as a small layer. In eager mode call()
+    runs the same formula as an autograd.Function, or goes straight to the kernel when autograd has nothing to record.
+    Under torch.compile / export tracing and functorch transforms it calls the op, so they see the registered path.
+    """
+    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        return op(*args)
+    if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+        return _AUTOGRAD[op].apply(*args)
+    with torch._C._AutoDispatchBelowAutograd():
+        return op(*args)

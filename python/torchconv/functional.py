@@ -2,7 +2,7 @@
 
 import torch
 
-from . import _C, _ops  # noqa: F401  (_ops registers fake kernels and autograd)
+from . import _C, _ops
 
 __all__ = ["conv2d", "conv1d", "explain"]
 
@@ -63,24 +63,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         input = input.unsqueeze(0)
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     pad = _padding4(padding, weight.shape[2:], dilation, stride)
-    args = (input, weight, bias, stride, pad, dilation, groups, padding_mode, algorithm)
-    if _autograd_idle(input, weight, bias):
-        with torch._C._AutoDispatchBelowAutograd():
-            out = torch.ops.torchconv.conv2d(*args)
-    else:
-        out = torch.ops.torchconv.conv2d(*args)
+    out = _ops.call(_ops.ops.conv2d, input, weight, bias, stride, pad, dilation, groups, padding_mode, algorithm)
     return out.squeeze(0) if unbatched else out
-
-
-def _autograd_idle(*tensors):
-    """Whether autograd has nothing to record for this call, so it may go straight to the kernel.
-
-    The op's autograd kernel (torch.library.register_autograd) is Python, and costs about 10 us a call even when it
-    only passes the call on (pytorch/pytorch#177109); that is as much as a small depthwise layer. Under
-    torch.compile / export tracing and functorch transforms the call takes the registered path unchanged.
-    """
-    return ((not torch.is_grad_enabled() or not any(t is not None and t.requires_grad for t in tensors))
-            and not torch.compiler.is_compiling() and not torch._C._are_functorch_transforms_active())
 
 
 def _single(v, name):
