@@ -698,10 +698,95 @@ void along_c_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const 
   });
 }
 
-// gw[c, tap] = sum over images and pixels of gy * x at the tap, J taps of a channel block at a time as register
-// accumulators. A thread owns channel blocks, so each sum runs in one fixed order.
+// A K x K kernel at column stride S with no dilation (MobileNet's and EfficientNet's 3x3 and 5x5): all K * K taps
+// of a channel block are register accumulators for the whole sum. Interior pixels go B at a time: their B gy
+// vectors are loaded once, and each of the (B - 1) * S + K input vectors under them in a kernel row once, feeding
+// every (pixel, tap column) pair that reads it (at 3x3 stride 1, B = 8: 38 loads for 72 FMAs). Rows come through
+// in_row and edge pixels through in_col, so every padding mode is exact. A thread owns channel blocks, so each sum
+// runs in one fixed order.
+template <typename T, bool Masked, int K, int S>
+void along_c_grad_weight_block(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, int64_t c0,
+                               T* gw) {
+  constexpr int V = Vec<T>::size, Free = 2 * simd::kAccumulators - K * K - 1;
+  constexpr int B = Free >= 8 ? 8 : Free >= 4 ? 4 : Free >= 2 ? 2 : 1;  // gy vectors in registers with the taps
+  const Mask m = lane_range(0, g.C - c0, V);
+  auto load = [&](const T* p) __attribute__((always_inline)) { return Masked ? Vec<T>::load(p, m) : Vec<T>::load(p); };
+  int64_t lo = 0, hi = 0;
+  interior_all_taps(g, lo, hi);
+  Vec<T> acc[K * K];
+#pragma GCC unroll 25
+  for (int t = 0; t < K * K; ++t) acc[t] = Vec<T>::zero();
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const T* xr[K];  // input row of each kernel row, at column 0, or null in zero padding
+#pragma GCC unroll 5
+      for (int i = 0; i < K; ++i) {
+        const int64_t ih = g.in_row(oh, i);
+        xr[i] = ih < 0 ? nullptr : x + n * xs.n + ih * xs.h + c0;
+      }
+      const T* gyr = gy + n * gys.n + oh * gys.h + c0;
+      auto edge = [&](int64_t ow) __attribute__((always_inline)) {
+        const Vec<T> gv = load(gyr + ow * gys.w);
+#pragma GCC unroll 5
+        for (int i = 0; i < K; ++i) {
+          if (!xr[i]) continue;
+#pragma GCC unroll 5
+          for (int j = 0; j < K; ++j) {
+            const int64_t iw = g.in_col(ow, j);
+            if (iw >= 0) acc[i * K + j] = fma(gv, load(xr[i] + iw * xs.w), acc[i * K + j]);
+          }
+        }
+      };
+      int64_t ow = 0;
+      for (; ow < lo; ++ow) edge(ow);
+      for (; ow + B <= hi; ow += B) {
+        constexpr int U = (B - 1) * S + K;
+        Vec<T> gv[B];
+#pragma GCC unroll 8
+        for (int b = 0; b < B; ++b) gv[b] = load(gyr + (ow + b) * gys.w);
+#pragma GCC unroll 5
+        for (int i = 0; i < K; ++i) {
+          if (!xr[i]) continue;
+          const T* xu = xr[i] + (ow * S - g.pad_l) * xs.w;
+#pragma GCC unroll 40
+          for (int u = 0; u < U; ++u) {
+            const Vec<T> xv = load(xu + u * xs.w);
+#pragma GCC unroll 5
+            for (int j = 0; j < K; ++j)  // input column u is tap column j of pixel b = (u - j) / S
+              if (u >= j && (u - j) % S == 0 && (u - j) / S < B)
+                acc[i * K + j] = fma(gv[(u - j) / S], xv, acc[i * K + j]);
+          }
+        }
+      }
+      for (; ow < g.OW; ++ow) edge(ow);
+    }
+  T lanes[K * K][V];
+#pragma GCC unroll 25
+  for (int t = 0; t < K * K; ++t) acc[t].store(lanes[t]);
+  for (int64_t l = 0; l < V && c0 + l < g.C; ++l)
+    for (int t = 0; t < K * K; ++t) gw[(c0 + l) * K * K + t] = lanes[t][l];
+}
+
+template <typename T, int K, int S>
+void along_c_grad_weight_square(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
+  constexpr int V = Vec<T>::size;
+  parallel_for(0, (g.C + V - 1) / V, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c0 = begin * V; c0 < end * V; c0 += V) {
+      if (c0 + V <= g.C) along_c_grad_weight_block<T, false, K, S>(g, x, xs, gy, gys, c0, gw);
+      else along_c_grad_weight_block<T, true, K, S>(g, x, xs, gy, gys, c0, gw);
+    }
+  });
+}
+
+// Any other kernel: gw[c, tap] = sum over images and pixels of gy * x at the tap, J taps of a channel block at a
+// time as register accumulators. A thread owns channel blocks, so each sum runs in one fixed order.
 template <typename T>
 void along_c_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
+  if (g.kh == g.kw && g.dh == 1 && g.dw == 1 && (g.kw == 3 || g.kw == 5) && (g.sw == 1 || g.sw == 2)) {
+    const auto f = g.kw == 3 ? (g.sw == 1 ? &along_c_grad_weight_square<T, 3, 1> : &along_c_grad_weight_square<T, 3, 2>)
+                             : (g.sw == 1 ? &along_c_grad_weight_square<T, 5, 1> : &along_c_grad_weight_square<T, 5, 2>);
+    return f(g, x, xs, gy, gys, gw);
+  }
   constexpr int V = Vec<T>::size, J = 9;
   const int64_t blocks = (g.C + V - 1) / V, taps = g.kh * g.kw;
   int64_t lo = 0, hi = 0;
