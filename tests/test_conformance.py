@@ -304,12 +304,15 @@ def test_depthwise_fast_path(k, stride, H, W, pad):
 
 @pytest.mark.parametrize("kernel,stride,dilation", [((3, 3), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)),
                                                     ((5, 5), (1, 1), (1, 1)), ((5, 5), (2, 2), (1, 1)),
+                                                    ((3, 3), (2, 1), (1, 1)), ((5, 5), (1, 2), (2, 1)),
                                                     ((2, 4), (1, 2), (2, 1)), ((7, 1), (2, 1), (1, 1))])
 @pytest.mark.parametrize("mode", MODES)
 def test_depthwise_channels_last(kernel, stride, dilation, mode):
     """Depthwise on channels_last input and output gradient: the kernels that vectorize along C. 37 channels give
     full vectors and a partial one (float32 and float64); W = 37 runs blocks of 8 and 4 pixels and edge pixels,
-    W = 7 only short blocks, W = 2 none; 4-sided padding reaches past the kernel's extent on one side."""
+    W = 7 only short blocks, W = 2 none; 4-sided padding reaches past the kernel's extent on one side. The 3x3 and
+    5x5 kernels with unit column dilation take the register-tiled loops in all three passes, also with row stride or
+    row dilation other than the column's."""
     for H, W in [(9, 37), (7, 7), (5, 2)]:
         c = dict(algorithm="auto", N=2, C=37, K=37, H=H, W=W, kh=kernel[0], kw=kernel[1], stride=stride,
                  dilation=dilation, pad4=[2, 1, kernel[0], 0], groups=37, mode=mode, bias=True,

@@ -623,6 +623,88 @@ void along_c_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w,
   rows(g, x, xs, table.p, bias, y, ys);
 }
 
+// gx pixels [iw0, iw0 + B) of one input row for the channels [c0, c0 + V), in zero padding with a K x K kernel at
+// column stride S and no column dilation, where (iw0 + pad_l) % S == 0 and every tap reads inside gy. Pixel p then
+// takes tap column j when p - j = S d, from gy column (iw0 + pad_l) / S + d, the same for every group of pixels: each
+// gy vector is loaded once and fed to every (pixel, tap column) pair that reads it, with no per-pixel tap list.
+// gyr[i]: the gy row of kernel row i (null: no output row reaches this input row through it).
+template <typename T, bool Masked, int K, int S, int B>
+inline void along_c_grad_input_block(const ConvGeometry& g, const T* const* gyr, Strides4 gys, const T* table,
+                                     int64_t c0, Mask m, int64_t iw0, T* gxr, Strides4 gxs) {
+  constexpr int Dmin = -((K - 1) / S), Dmax = (B - 1) / S;
+  auto load = [&](const T* p) __attribute__((always_inline)) { return Masked ? Vec<T>::load(p, m) : Vec<T>::load(p); };
+  const int64_t base = (iw0 + g.pad_l) / S;
+  Vec<T> acc[B];
+#pragma GCC unroll 8
+  for (int p = 0; p < B; ++p) acc[p] = Vec<T>::zero();
+#pragma GCC unroll 5
+  for (int i = 0; i < K; ++i) {
+    if (!gyr[i]) continue;
+    Vec<T> wv[K];
+#pragma GCC unroll 5
+    for (int j = 0; j < K; ++j) wv[j] = load(table + (i * K + j) * g.C + c0);
+    const T* gu = gyr[i] + base * gys.w + c0;
+#pragma GCC unroll 16
+    for (int d = Dmin; d <= Dmax; ++d) {
+      const Vec<T> gv = load(gu + d * gys.w);
+#pragma GCC unroll 5
+      for (int j = 0; j < K; ++j)
+        if (S * d + j >= 0 && S * d + j < B) acc[S * d + j] = fma(wv[j], gv, acc[S * d + j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < B; ++p) Masked ? acc[p].store(gxr + (iw0 + p) * gxs.w + c0, m) : acc[p].store(gxr + (iw0 + p) * gxs.w + c0);
+}
+
+// Whether along_c_grad_input_block serves the interior of the zero-padded gather: a square 3x3 or 5x5 kernel, no
+// column dilation, column stride 1 or 2.
+inline bool gather_block_applies(const ConvGeometry& g) {
+  return g.kh == g.kw && (g.kw == 3 || g.kw == 5) && g.dw == 1 && (g.sw == 1 || g.sw == 2);
+}
+
+// One row of gx in the zero-padded gather, for every channel block: groups of B pixels where
+// along_c_grad_input_block applies (K > 0), and each other pixel from its own list of the taps that reach it.
+// cols[iw * kw + j]: the gy column whose tap j reads input column iw, or -1; rows[i]: the gy row of kernel row i, or
+// -1; wof / gof: room for kh * kw tap offsets.
+template <typename T, int K, int S>
+void along_c_grad_input_pixels(const ConvGeometry& g, const T* gyn, Strides4 gys, const T* table, const int64_t* cols,
+                               const int64_t* rows, const T* const* gyr, int64_t* wof, int64_t* gof, T* gxr,
+                               Strides4 gxs) {
+  constexpr int V = Vec<T>::size, B = 8;
+  constexpr int Dmin = K > 0 ? -((K - 1) / S) : 0, Dmax = (B - 1) / S;
+  auto block_fits = [&](int64_t iw) {
+    const int64_t base = (iw + g.pad_l) / S;
+    return K > 0 && (iw + g.pad_l) % S == 0 && iw + B <= g.W && base + Dmin >= 0 && base + Dmax < g.OW;
+  };
+  for (int64_t iw = 0; iw < g.W;) {
+    if (block_fits(iw)) {
+      if constexpr (K > 0) {
+        int64_t c0 = 0;
+        for (; c0 + V <= g.C; c0 += V)
+          along_c_grad_input_block<T, false, K, S, B>(g, gyr, gys, table, c0, 0, iw, gxr, gxs);
+        if (c0 < g.C)
+          along_c_grad_input_block<T, true, K, S, B>(g, gyr, gys, table, c0, lane_range(0, g.C - c0, V), iw, gxr, gxs);
+      }
+      iw += B;
+      continue;
+    }
+    // The taps that reach this pixel, as (weight row, gy pixel) offsets, found once for all channel blocks.
+    int64_t nt = 0;
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw && rows[i] >= 0; ++j)
+        if (cols[iw * g.kw + j] >= 0)
+          wof[nt] = (i * g.kw + j) * g.C, gof[nt++] = rows[i] * gys.h + cols[iw * g.kw + j] * gys.w;
+    for (int64_t c0 = 0; c0 < g.C; c0 += V) {
+      const Mask m = lane_range(0, g.C - c0, V);
+      Vec<T> acc = Vec<T>::zero();
+      for (int64_t t = 0; t < nt; ++t)
+        acc = fma(Vec<T>::load(table + wof[t] + c0, m), Vec<T>::load(gyn + gof[t] + c0, m), acc);
+      acc.store(gxr + iw * gxs.w + c0, m);
+    }
+    ++iw;
+  }
+}
+
 // The exact adjoint of along_c_forward. In zero padding, as a gather: gx[ih, iw] = sum of w[i, j] * gy[oh, ow] over
 // the taps whose output (oh, ow) = ((ih + pad_t - i dh) / sh, (iw + pad_l - j dw) / sw) is whole and inside, so each
 // gx vector is summed in a register (at stride 2 a quarter of the taps have one) and a thread owns rows of gx. The
@@ -643,31 +725,22 @@ void along_c_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const 
         const int64_t u = iw + g.pad_l - j * g.dw;
         cols[iw * g.kw + j] = u >= 0 && u % g.sw == 0 && u / g.sw < g.OW ? u / g.sw : -1;
       }
+    const auto pixels = !gather_block_applies(g)   ? &along_c_grad_input_pixels<T, 0, 1>
+                        : g.kw == 3 && g.sw == 1 ? &along_c_grad_input_pixels<T, 3, 1>
+                        : g.kw == 3              ? &along_c_grad_input_pixels<T, 3, 2>
+                        : g.sw == 1              ? &along_c_grad_input_pixels<T, 5, 1>
+                                                 : &along_c_grad_input_pixels<T, 5, 2>;
     parallel_for(0, g.N * g.H, 1, [&](int64_t begin, int64_t end) {
       Scratch<int64_t> rows(g.kh), wof(g.kh * g.kw), gof(g.kh * g.kw);
+      Scratch<const T*> gyr(g.kh);
       for (int64_t item = begin; item < end; ++item) {
         const int64_t n = item / g.H, ih = item % g.H;
         for (int64_t i = 0; i < g.kh; ++i) {
           const int64_t u = ih + g.pad_t - i * g.dh;
           rows[i] = u >= 0 && u % g.sh == 0 && u / g.sh < g.OH ? u / g.sh : -1;
+          gyr[i] = rows[i] < 0 ? nullptr : gy + n * gys.n + rows[i] * gys.h;
         }
-        const T* gyn = gy + n * gys.n;
-        T* gxr = gx + n * gxs.n + ih * gxs.h;
-        for (int64_t iw = 0; iw < g.W; ++iw) {
-          // The taps that reach this pixel, as (weight row, gy pixel) offsets, found once for all channel blocks.
-          int64_t nt = 0;
-          for (int64_t i = 0; i < g.kh; ++i)
-            for (int64_t j = 0; j < g.kw && rows[i] >= 0; ++j)
-              if (cols[iw * g.kw + j] >= 0)
-                wof[nt] = (i * g.kw + j) * g.C, gof[nt++] = rows[i] * gys.h + cols[iw * g.kw + j] * gys.w;
-          for (int64_t c0 = 0; c0 < g.C; c0 += V) {
-            const Mask m = lane_range(0, g.C - c0, V);
-            Vec<T> acc = Vec<T>::zero();
-            for (int64_t t = 0; t < nt; ++t)
-              acc = fma(Vec<T>::load(table.p + wof[t] + c0, m), Vec<T>::load(gyn + gof[t] + c0, m), acc);
-            acc.store(gxr + iw * gxs.w + c0, m);
-          }
-        }
+        pixels(g, gy + n * gys.n, gys, table.p, cols.p, rows.p, gyr.p, wof.p, gof.p, gx + n * gxs.n + ih * gxs.h, gxs);
       }
     });
     return;
