@@ -324,3 +324,20 @@ def test_depthwise_channels_last(kernel, stride, dilation, mode):
         assert y.is_contiguous(memory_format=torch.channels_last)
         check_case(c, torch.float64)
         check_case(c, torch.float32)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("stride,dilation", [((1, 1), (1, 1)), ((2, 1), (1, 2)), ((1, 2), (2, 1))])
+@pytest.mark.parametrize("Cg,Kg,groups", [(16, 3, 2), (32, 16, 1)])
+def test_grad_weight_by_channel(mode, stride, dilation, Cg, Kg, groups):
+    """grad_weight of a 3x3 kernel whose groups hold whole vectors of input channels (16 or 32 in float32, and in
+    float64 where 8 fill a vector) runs with input channels along the vector, from a per-thread padded copy of one
+    image's group: every padding mode, strides and dilations either way, an odd number of output channels per group
+    (the remainder after pairs), batch 0 and 3, and contiguous, channels_last and sliced inputs."""
+    for N in (0, 3):
+        c = dict(algorithm="direct", N=N, C=Cg * groups, K=Kg * groups, H=9, W=11, kh=3, kw=3, stride=stride,
+                 dilation=dilation, pad4=[2, 1, 1, 2], groups=groups, mode=mode, bias=False, layout="contiguous",
+                 weight_layout="contiguous")
+        for layout in ("contiguous", "channels_last", "sliced"):
+            check_case(dict(c, layout=layout), torch.float64)
+        check_case(c, torch.float32)

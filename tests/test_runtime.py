@@ -80,15 +80,24 @@ def test_explain():
     # The backward rules: with a large GEMM, grad_weight is im2col for a short or strided reduction, grad_input
     # where direct would scatter.
     assert [dense[p]["algorithm"] for p in ("grad_input", "grad_weight")] == ["direct", "direct"]
-    short = torchconv.explain((1, 512, 7, 7), (512, 512, 3, 3), padding=1)
+    # (200 channels: not whole vectors of 16, so the 3x3 grad_weight rule below does not apply.)
+    short = torchconv.explain((1, 200, 7, 7), (200, 200, 3, 3), padding=1)
     assert short["algorithm"] == short["grad_input"]["algorithm"] == "direct"
     assert short["grad_weight"]["algorithm"] == "im2col" and "short" in short["grad_weight"]["reason"]
     assert short["grad_weight"]["workspace_bytes"] > short["grad_input"]["workspace_bytes"] == 0
-    assert torchconv.explain((8, 512, 7, 7), (512, 512, 3, 3), padding=1)["grad_weight"]["algorithm"] == "direct"
-    strided = torchconv.explain((1, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1)
+    assert torchconv.explain((8, 200, 7, 7), (200, 200, 3, 3), padding=1)["grad_weight"]["algorithm"] == "direct"
+    strided = torchconv.explain((1, 200, 56, 56), (200, 200, 3, 3), stride=2, padding=1)
     assert [strided[p]["algorithm"] for p in ("grad_input", "grad_weight")] == ["im2col", "im2col"]
     assert strided["algorithm"] == "direct"  # rows of 28: the stride-2 pair tile
     assert "scatter" in strided["grad_input"]["reason"]
+    # A 3x3 grad_weight with whole vectors of input channels per group runs direct, in any mode, short or strided;
+    # its workspace is a padded plane and 9 * Kg accumulators of 64 bytes a pixel, per thread.
+    for x, w, stride, groups in (((1, 512, 7, 7), (512, 512, 3, 3), 1, 1), ((1, 128, 56, 56), (128, 128, 3, 3), 2, 1),
+                                 ((1, 512, 14, 14), (512, 16, 3, 3), 1, 32)):
+        by_channel = torchconv.explain(x, w, stride, 1, 1, groups, padding_mode="reflect")["grad_weight"]
+        assert by_channel["algorithm"] == "direct" and "input channels along the vector" in by_channel["reason"]
+        H, W, Kg = x[2], x[3], w[0] // groups
+        assert by_channel["workspace_bytes"] == torch.get_num_threads() * ((H + 2) * (W + 2) + 9 * Kg) * 64
     for shape, kernel in (((1, 256, 28, 28), 3), ((1, 256, 56, 56), 1)):  # rows of 14; a 1x1 kernel
         short_rows = torchconv.explain(shape, (512, 256, kernel, kernel), stride=2, padding=kernel // 2)
         assert short_rows["algorithm"] == "im2col" and "under 16 wide" in short_rows["reason"]
@@ -111,7 +120,7 @@ def test_explain():
     assert forced["grad_weight"]["algorithm"] == forced["grad_input"]["algorithm"] == "im2col"
     reflect = torchconv.explain((1, 64, 28, 28), (64, 64, 3, 3), padding=1, padding_mode="reflect")
     assert reflect["algorithm"] == "im2col" and "padding mode" in reflect["reason"]
-    dense_direct = torchconv.explain((1, 64, 8, 8), (64, 64, 3, 3), algorithm="direct")
+    dense_direct = torchconv.explain((1, 60, 8, 8), (64, 60, 3, 3), algorithm="direct")
     assert drop_backward(dense_direct) == {"algorithm": "direct", "reason": "requested", "workspace_bytes": 0}
     assert dense_direct["grad_weight"] == {"algorithm": "direct", "reason": "requested", "workspace_bytes": 0}
 

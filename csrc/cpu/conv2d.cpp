@@ -20,7 +20,7 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
   }
   weight = as_contiguous(weight);  // the GEMM reads W as a (K, C/groups*kh*kw) matrix
   Tensor out = empty4({g.N, g.K, g.OH, g.OW}, input.scalar_type(), output_format(input, weight));
-  auto ws = workspace(workspace_bytes(g, algo, ConvPass::Forward, input.element_size()));
+  auto ws = workspace(im2col_workspace_bytes(g, algo, ConvPass::Forward, input.element_size()));
   const bool along_c = direct_along_c(algo, g, {&input, &out});
   input = kernel_operand(input, algo, along_c, g);
   Tensor target = output_target(out, algo, along_c, g);

@@ -16,7 +16,7 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   const Algorithm algo = choose_algorithm(g, ConvPass::GradInput, algorithm).algorithm;
   weight = as_contiguous(weight);
   Tensor grad_input = empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight));
-  auto ws = workspace(workspace_bytes(g, algo, ConvPass::GradInput, weight.element_size()));
+  auto ws = workspace(im2col_workspace_bytes(g, algo, ConvPass::GradInput, weight.element_size()));
   const bool along_c = direct_along_c(algo, g, {&grad_output, &grad_input});
   grad_output = kernel_operand(grad_output, algo, along_c, g);
   Tensor target = output_target(grad_input, algo, along_c, g);

@@ -17,7 +17,7 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
   // Always contiguous: the kernel accumulates W_g as (K/groups, C/groups*kh*kw) matrices.
   Tensor grad_weight = empty4({weight_size[0], weight_size[1], weight_size[2], weight_size[3]},
                               input.scalar_type(), MemoryFormat::Contiguous);
-  auto ws = workspace(workspace_bytes(g, algo, ConvPass::GradWeight, input.element_size()));
+  auto ws = workspace(im2col_workspace_bytes(g, algo, ConvPass::GradWeight, input.element_size()));
   const bool along_c = direct_along_c(algo, g, {&input, &grad_output});
   input = kernel_operand(input, algo, along_c, g), grad_output = kernel_operand(grad_output, algo, along_c, g);
   dispatch_float(input.scalar_type(), [&](auto zero) {

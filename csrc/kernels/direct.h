@@ -1,8 +1,10 @@
 // Direct grouped convolution, forward and both backward maps, for any groups (depthwise is groups == C, with any
 // channel multiplier). One kernel walks every group: work items are (image, group, band of output rows, blocks of
-// output channels) in the forward, so there is no per-group copy and no workspace. Each output element is one
-// thread's (forward), as are whole input planes of a group (grad_input) and whole output channels (grad_weight), so
-// every sum runs in one fixed order: the results are the same bits from run to run and for any thread count.
+// output channels) in the forward, so there is no per-group copy and no workspace. (One exception, where it pays:
+// the 3x3 grad_weight with whole vectors of input channels packs one image's block of channels per thread,
+// grad_weight_by_channel_applies below.) Each output element is one thread's (forward), as are whole input planes
+// of a group (grad_input) and whole output channels or channel blocks of a group (grad_weight), so every sum runs
+// in one fixed order: the results are the same bits from run to run and for any thread count.
 //
 // direct.cpp is compiled once per ISA (default, AVX2, AVX-512), each copy in its own inline namespace, and exports
 // one table of entry points; cpu_capability.cpp picks a table at run time.
@@ -31,6 +33,19 @@ inline bool grad_input_is_forward(const ConvGeometry& g) {
 // it scatters, reading and writing gx once per tap.
 inline bool direct_grad_input_gathers(const ConvGeometry& g) {
   return grad_input_is_forward(g) || (depthwise_fast_path_geometry(g) && g.sh == 2);
+}
+
+// Whether the direct grad_weight runs with input channels along the vector (grad_weight_by_channel in direct.cpp):
+// a 3x3 kernel, and a group's input channels filling whole 64-byte vectors (so whole vectors on every ISA). Each
+// thread packs one image's block of V channels, padded, which must fit in half of Zen 4's 1 MiB L2 (up to about
+// 90 x 90 pixels); it also keeps Kg x 9 accumulators V wide. grad_weight_by_channel_bytes: both, per thread, at the
+// widest vector (64 bytes).
+inline int64_t grad_weight_by_channel_bytes(const ConvGeometry& g) {
+  return ((g.H + g.pad_t + g.pad_b) * (g.W + g.pad_l + g.pad_r) + g.Kg() * 9) * 64;
+}
+inline bool grad_weight_by_channel_applies(const ConvGeometry& g, size_t elem_size) {
+  return g.kh == 3 && g.kw == 3 && g.Cg() * int64_t(elem_size) % 64 == 0 &&
+         (g.H + g.pad_t + g.pad_b) * (g.W + g.pad_l + g.pad_r) * 64 <= (int64_t(512) << 10);
 }
 
 template <typename T>
