@@ -672,22 +672,32 @@ template <typename T, int K, int S>
 void along_c_grad_input_pixels(const ConvGeometry& g, const T* gyn, Strides4 gys, const T* table, const int64_t* cols,
                                const int64_t* rows, const T* const* gyr, int64_t* wof, int64_t* gof, T* gxr,
                                Strides4 gxs) {
-  constexpr int V = Vec<T>::size, B = 8;
-  constexpr int Dmin = K > 0 ? -((K - 1) / S) : 0, Dmax = (B - 1) / S;
-  auto block_fits = [&](int64_t iw) {
+  constexpr int V = Vec<T>::size;
+  // Whether a block of B pixels starts at iw: aligned to the stride, and every gy column it reads inside.
+  auto fits = [&](int64_t iw, auto b) {
+    constexpr int B = decltype(b)::value, Dmin = K > 0 ? -((K - 1) / S) : 0, Dmax = (B - 1) / S;
     const int64_t base = (iw + g.pad_l) / S;
     return K > 0 && (iw + g.pad_l) % S == 0 && iw + B <= g.W && base + Dmin >= 0 && base + Dmax < g.OW;
   };
+  auto block = [&](int64_t iw, auto b) {
+    constexpr int B = decltype(b)::value;
+    if constexpr (K > 0) {
+      int64_t c0 = 0;
+      for (; c0 + V <= g.C; c0 += V) along_c_grad_input_block<T, false, K, S, B>(g, gyr, gys, table, c0, 0, iw, gxr, gxs);
+      if (c0 < g.C)
+        along_c_grad_input_block<T, true, K, S, B>(g, gyr, gys, table, c0, lane_range(0, g.C - c0, V), iw, gxr, gxs);
+    }
+  };
   for (int64_t iw = 0; iw < g.W;) {
-    if (block_fits(iw)) {
-      if constexpr (K > 0) {
-        int64_t c0 = 0;
-        for (; c0 + V <= g.C; c0 += V)
-          along_c_grad_input_block<T, false, K, S, B>(g, gyr, gys, table, c0, 0, iw, gxr, gxs);
-        if (c0 < g.C)
-          along_c_grad_input_block<T, true, K, S, B>(g, gyr, gys, table, c0, lane_range(0, g.C - c0, V), iw, gxr, gxs);
-      }
-      iw += B;
+    // Blocks of 8, then of S at the row's end (one phase each), where the tap lists would cost most.
+    if (fits(iw, Constant<8>{})) {
+      block(iw, Constant<8>{});
+      iw += 8;
+      continue;
+    }
+    if (fits(iw, Constant<S>{})) {
+      block(iw, Constant<S>{});
+      iw += S;
       continue;
     }
     // The taps that reach this pixel, as (weight row, gy pixel) offsets, found once for all channel blocks.
