@@ -76,13 +76,12 @@ inline bool wide_1x1_gemm(const ConvGeometry& g) {
 //   12.3, 3x3/2 128@56 10.4 vs 13.8, 3x3/2 512@14 11.5 vs 12.5, reflect 64@28 2.5 vs 4.3; 1 thread, batch 1: 512@7
 //   3.74 vs 4.28, 3x3/2 256@28 2.87 vs 3.02. (It also beats the walk below: 512@14 g32 0.37 vs 0.52 ms, 3x3 256@14
 //   2.73 vs 4.23, 1 thread.)
-// - grad_weight otherwise: direct, except with a large GEMM and either a short reduction (fewer than 128 output positions
-//   over the batch: each block of accumulators ends in horizontal sums that then cost as much as the reduction) or
-//   short strided rows (short_strided_rows). Per-pass
-//   times, grad_weight alone (ms, 2 threads, batch 1, alternating, medians; direct vs im2col): 3x3 512@7 4.58 vs
-//   2.68, 3x3/2 128@56 3.22 vs 1.88; while direct wins 3x3 64@56 1.75 vs 3.82, 3x3 256@14 2.19 vs 2.98, 1x1
-//   256->64@56 0.96 vs 1.35, the stride-2 stem (3 channels) 2.60 vs 3.77, g=8 256@28 0.82 vs 1.91; 1x1
-//   1024->256@14 ties (0.82 vs 0.76).
+// - grad_weight otherwise: direct, except with a large GEMM and either a short reduction (fewer than 128 output
+//   positions over the batch: each block of accumulators ends in horizontal sums that then cost as much as the
+//   reduction) or short strided rows (short_strided_rows). Per-pass times from before the rule above, grad_weight
+//   alone (ms, 2 threads, batch 1, alternating, medians; direct vs im2col): 3x3 512@7 4.58 vs 2.68, 3x3/2 128@56
+//   3.22 vs 1.88; while direct wins 3x3 64@56 1.75 vs 3.82, 3x3 256@14 2.19 vs 2.98, 1x1 256->64@56 0.96 vs 1.35,
+//   the stride-2 stem (3 channels) 2.60 vs 3.77, g=8 256@28 0.82 vs 1.91; 1x1 1024->256@14 ties (0.82 vs 0.76).
 // - grad_input with a large GEMM that the direct kernel would scatter (stride 2): im2col. 3x3/2 128@56 16.3 vs
 //   2.2, stem 17.0 vs 5.2; the gather form stays direct (3x3 64@56 1.6 vs 4.1), as does the grouped stride-2 3x3
 //   (g=32 256@56/2, 1.2 vs 3.0), whose GEMM is small.

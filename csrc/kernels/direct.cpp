@@ -514,6 +514,21 @@ inline bool along_c(const ConvGeometry& g, Strides4 xs, Strides4 ys) {
   return g.Cg() == 1 && g.Kg() == 1 && xs.c == 1 && ys.c == 1;
 }
 
+// The kernel columns the register-tiled loops below know at compile time: 3 or 5, unit column dilation, column
+// stride 1 or 2. by_width_and_stride(g, f) is f(Constant<kw>, Constant<sw>) for such a layer, e.g. the instance of
+// a kernel template to run.
+inline bool along_c_tiled_columns(const ConvGeometry& g) {
+  return g.dw == 1 && (g.kw == 3 || g.kw == 5) && (g.sw == 1 || g.sw == 2);
+}
+// The backward tiles also hold a K x K kernel's taps (rows, too) at compile time.
+inline bool along_c_tiled_square(const ConvGeometry& g) { return along_c_tiled_columns(g) && g.kh == g.kw; }
+
+template <typename F>
+auto by_width_and_stride(const ConvGeometry& g, const F& f) {
+  return g.kw == 3 ? (g.sw == 1 ? f(Constant<3>{}, Constant<1>{}) : f(Constant<3>{}, Constant<2>{}))
+                   : (g.sw == 1 ? f(Constant<5>{}, Constant<1>{}) : f(Constant<5>{}, Constant<2>{}));
+}
+
 template <typename T>
 void fill_taps_by_channel(const ConvGeometry& g, const T* w, T* table) {
   const int64_t taps = g.kh * g.kw;
@@ -619,9 +634,8 @@ void along_c_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w,
   Scratch<T> table(g.kh * g.kw * g.C);
   fill_taps_by_channel(g, w, table.p);
   auto rows = &along_c_forward_rows<T, 0, 1>;
-  if (g.dw == 1 && (g.kw == 3 || g.kw == 5) && (g.sw == 1 || g.sw == 2))
-    rows = g.kw == 3 ? (g.sw == 1 ? &along_c_forward_rows<T, 3, 1> : &along_c_forward_rows<T, 3, 2>)
-                     : (g.sw == 1 ? &along_c_forward_rows<T, 5, 1> : &along_c_forward_rows<T, 5, 2>);
+  if (along_c_tiled_columns(g))
+    rows = by_width_and_stride(g, [](auto k, auto s) { return &along_c_forward_rows<T, k.value, s.value>; });
   rows(g, x, xs, table.p, bias, y, ys);
 }
 
@@ -655,13 +669,10 @@ inline void along_c_grad_input_block(const ConvGeometry& g, const T* const* gyr,
     }
   }
 #pragma GCC unroll 8
-  for (int p = 0; p < B; ++p) Masked ? acc[p].store(gxr + (iw0 + p) * gxs.w + c0, m) : acc[p].store(gxr + (iw0 + p) * gxs.w + c0);
-}
-
-// Whether along_c_grad_input_block serves the interior of the zero-padded gather: a square 3x3 or 5x5 kernel, no
-// column dilation, column stride 1 or 2.
-inline bool gather_block_applies(const ConvGeometry& g) {
-  return g.kh == g.kw && (g.kw == 3 || g.kw == 5) && g.dw == 1 && (g.sw == 1 || g.sw == 2);
+  for (int p = 0; p < B; ++p) {
+    T* d = gxr + (iw0 + p) * gxs.w + c0;
+    Masked ? acc[p].store(d, m) : acc[p].store(d);
+  }
 }
 
 // One row of gx in the zero-padded gather, for every channel block: groups of B pixels where
@@ -683,7 +694,8 @@ void along_c_grad_input_pixels(const ConvGeometry& g, const T* gyn, Strides4 gys
     constexpr int B = decltype(b)::value;
     if constexpr (K > 0) {
       int64_t c0 = 0;
-      for (; c0 + V <= g.C; c0 += V) along_c_grad_input_block<T, false, K, S, B>(g, gyr, gys, table, c0, 0, iw, gxr, gxs);
+      for (; c0 + V <= g.C; c0 += V)
+        along_c_grad_input_block<T, false, K, S, B>(g, gyr, gys, table, c0, 0, iw, gxr, gxs);
       if (c0 < g.C)
         along_c_grad_input_block<T, true, K, S, B>(g, gyr, gys, table, c0, lane_range(0, g.C - c0, V), iw, gxr, gxs);
     }
@@ -737,11 +749,9 @@ void along_c_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const 
         const int64_t u = iw + g.pad_l - j * g.dw;
         cols[iw * g.kw + j] = u >= 0 && u % g.sw == 0 && u / g.sw < g.OW ? u / g.sw : -1;
       }
-    const auto pixels = !gather_block_applies(g)   ? &along_c_grad_input_pixels<T, 0, 1>
-                        : g.kw == 3 && g.sw == 1 ? &along_c_grad_input_pixels<T, 3, 1>
-                        : g.kw == 3              ? &along_c_grad_input_pixels<T, 3, 2>
-                        : g.sw == 1              ? &along_c_grad_input_pixels<T, 5, 1>
-                                                 : &along_c_grad_input_pixels<T, 5, 2>;
+    auto pixels = &along_c_grad_input_pixels<T, 0, 1>;
+    if (along_c_tiled_square(g))
+      pixels = by_width_and_stride(g, [](auto k, auto s) { return &along_c_grad_input_pixels<T, k.value, s.value>; });
     parallel_for(0, g.N * g.H, 1, [&](int64_t begin, int64_t end) {
       Scratch<int64_t> rows(g.kh), wof(g.kh * g.kw), gof(g.kh * g.kw);
       Scratch<const T*> gyr(g.kh);
@@ -783,8 +793,8 @@ void along_c_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const 
   });
 }
 
-// A K x K kernel at column stride S with no dilation (MobileNet's and EfficientNet's 3x3 and 5x5): all K * K taps
-// of a channel block are register accumulators for the whole sum. Interior pixels go B at a time: their B gy
+// A K x K kernel at column stride S, unit column dilation (MobileNet's and EfficientNet's 3x3 and 5x5): all K * K
+// taps of a channel block are register accumulators for the whole sum. Interior pixels go B at a time: their B gy
 // vectors are loaded once, and each of the (B - 1) * S + K input vectors under them in a kernel row once, feeding
 // every (pixel, tap column) pair that reads it (at 3x3 stride 1, B = 8: 38 loads for 72 FMAs). Rows come through
 // in_row and edge pixels through in_col, so every padding mode is exact. A thread owns channel blocks, so each sum
@@ -867,11 +877,9 @@ void along_c_grad_weight_square(const ConvGeometry& g, const T* x, Strides4 xs, 
 // time as register accumulators. A thread owns channel blocks, so each sum runs in one fixed order.
 template <typename T>
 void along_c_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw) {
-  if (g.kh == g.kw && g.dh == 1 && g.dw == 1 && (g.kw == 3 || g.kw == 5) && (g.sw == 1 || g.sw == 2)) {
-    const auto f = g.kw == 3 ? (g.sw == 1 ? &along_c_grad_weight_square<T, 3, 1> : &along_c_grad_weight_square<T, 3, 2>)
-                             : (g.sw == 1 ? &along_c_grad_weight_square<T, 5, 1> : &along_c_grad_weight_square<T, 5, 2>);
-    return f(g, x, xs, gy, gys, gw);
-  }
+  if (along_c_tiled_square(g))
+    return by_width_and_stride(g, [](auto k, auto s) { return &along_c_grad_weight_square<T, k.value, s.value>; })(
+        g, x, xs, gy, gys, gw);
   constexpr int V = Vec<T>::size, J = 9;
   const int64_t blocks = (g.C + V - 1) / V, taps = g.kh * g.kw;
   int64_t lo = 0, hi = 0;
@@ -1266,9 +1274,13 @@ void pack_padded_channel_block(const ConvGeometry& g, const T* xc, Strides4 xs, 
     for (int64_t wp = 0; wp < Wp; ++wp) {
       const int64_t iw = ih < 0 ? -1 : map_index(wp - g.pad_l, g.W, g.mode);
       T* __restrict__ d = xt + (hp * Wp + wp) * V;
+      if (iw < 0) {
+        for (int c = 0; c < V; ++c) d[c] = T(0);
+        continue;
+      }
       const T* __restrict__ src = xc + ih * xs.h + iw * xs.w;
 #pragma GCC unroll 16
-      for (int c = 0; c < V; ++c) d[c] = iw < 0 ? T(0) : src[c * sc];
+      for (int c = 0; c < V; ++c) d[c] = src[c * sc];
     }
   }
 }
