@@ -675,8 +675,8 @@ inline void along_c_grad_input_block(const ConvGeometry& g, const T* const* gyr,
   }
 }
 
-// One row of gx in the zero-padded gather, for every channel block: groups of B pixels where
-// along_c_grad_input_block applies (K > 0), and each other pixel from its own list of the taps that reach it.
+// One row of gx in the zero-padded gather, for every channel block: blocks of pixels through
+// along_c_grad_input_block where it applies (K > 0), and each other pixel from its own list of the taps that reach it.
 // cols[iw * kw + j]: the gy column whose tap j reads input column iw, or -1; rows[i]: the gy row of kernel row i, or
 // -1; wof / gof: room for kh * kw tap offsets.
 template <typename T, int K, int S>
