@@ -529,6 +529,16 @@ auto by_width_and_stride(const ConvGeometry& g, const F& f) {
                    : (g.sw == 1 ? f(Constant<5>{}, Constant<1>{}) : f(Constant<5>{}, Constant<2>{}));
 }
 
+// One vector of channels from p: every lane, or (Masked, for a last, partial block of channels) the lanes of m.
+template <bool Masked, typename T>
+__attribute__((always_inline)) inline Vec<T> load_channels(const T* p, Mask m) {
+  return Masked ? Vec<T>::load(p, m) : Vec<T>::load(p);
+}
+template <bool Masked, typename T>
+__attribute__((always_inline)) inline void store_channels(Vec<T> v, T* p, Mask m) {
+  Masked ? v.store(p, m) : v.store(p);
+}
+
 template <typename T>
 void fill_taps_by_channel(const ConvGeometry& g, const T* w, T* table) {
   const int64_t taps = g.kh * g.kw;
@@ -545,7 +555,6 @@ template <typename T, bool Masked, int K, int S, int B>
 inline void along_c_block(const ConvGeometry& g, const T* xn, Strides4 xs, const T* table, Vec<T> init,
                           const int64_t* rows, int64_t c0, Mask m, int64_t ow, T* yr, Strides4 ys) {
   constexpr int U = (B - 1) * S + K;
-  auto load = [&](const T* p) __attribute__((always_inline)) { return Masked ? Vec<T>::load(p, m) : Vec<T>::load(p); };
   Vec<T> acc[B];
 #pragma GCC unroll 8
   for (int b = 0; b < B; ++b) acc[b] = init;
@@ -556,27 +565,27 @@ inline void along_c_block(const ConvGeometry& g, const T* xn, Strides4 xs, const
     if constexpr (K > 0) {
       Vec<T> wv[K];
 #pragma GCC unroll 8
-      for (int j = 0; j < K; ++j) wv[j] = load(wr + j * g.C);
+      for (int j = 0; j < K; ++j) wv[j] = load_channels<Masked>(wr + j * g.C, m);
 #pragma GCC unroll 32
       for (int u = 0; u < U; ++u) {
-        const Vec<T> xv = load(xr + u * xs.w);
+        const Vec<T> xv = load_channels<Masked>(xr + u * xs.w, m);
 #pragma GCC unroll 8
         for (int j = 0; j < K; ++j)  // input column u is tap column j of pixel b = (u - j) / S
           if (u >= j && (u - j) % S == 0 && (u - j) / S < B) acc[(u - j) / S] = fma(wv[j], xv, acc[(u - j) / S]);
       }
     } else {
       for (int64_t j = 0; j < g.kw; ++j) {
-        const Vec<T> wv = load(wr + j * g.C);
+        const Vec<T> wv = load_channels<Masked>(wr + j * g.C, m);
         const T* xj = xr + j * g.dw * xs.w;
 #pragma GCC unroll 8
-        for (int b = 0; b < B; ++b) acc[b] = fma(wv, load(xj + b * g.sw * xs.w), acc[b]);
+        for (int b = 0; b < B; ++b) acc[b] = fma(wv, load_channels<Masked>(xj + b * g.sw * xs.w, m), acc[b]);
       }
     }
   }
 #pragma GCC unroll 8
   for (int b = 0; b < B; ++b) {
     T* d = yr + (ow + b) * ys.w + c0;
-    Masked ? acc[b].store(d, m) : acc[b].store(d);
+    store_channels<Masked>(acc[b], d, m);
   }
 }
 
@@ -587,8 +596,7 @@ void along_c_forward_row(const ConvGeometry& g, const T* xn, Strides4 xs, const 
                          const int64_t* rows, int64_t c0, T* yr, Strides4 ys) {
   constexpr int V = Vec<T>::size;
   const Mask m = lane_range(0, g.C - c0, V);
-  auto load = [&](const T* p) __attribute__((always_inline)) { return Masked ? Vec<T>::load(p, m) : Vec<T>::load(p); };
-  const Vec<T> init = bias ? load(bias + c0) : Vec<T>::zero();
+  const Vec<T> init = bias ? load_channels<Masked>(bias + c0, m) : Vec<T>::zero();
   int64_t lo = 0, hi = 0;
   interior_all_taps(g, lo, hi);
   auto edge = [&](int64_t ow) {
@@ -597,11 +605,13 @@ void along_c_forward_row(const ConvGeometry& g, const T* xn, Strides4 xs, const 
       if (rows[i] < 0) continue;
       for (int64_t j = 0; j < g.kw; ++j) {
         const int64_t iw = g.in_col(ow, j);
-        if (iw >= 0) acc = fma(load(table + (i * g.kw + j) * g.C + c0), load(xn + rows[i] * xs.h + iw * xs.w + c0), acc);
+        if (iw < 0) continue;
+        const Vec<T> wv = load_channels<Masked>(table + (i * g.kw + j) * g.C + c0, m);
+        acc = fma(wv, load_channels<Masked>(xn + rows[i] * xs.h + iw * xs.w + c0, m), acc);
       }
     }
     T* d = yr + ow * ys.w + c0;
-    Masked ? acc.store(d, m) : acc.store(d);
+    store_channels<Masked>(acc, d, m);
   };
   int64_t ow = 0;
   for (; ow < lo; ++ow) edge(ow);
@@ -648,7 +658,6 @@ template <typename T, bool Masked, int K, int S, int B>
 inline void along_c_grad_input_block(const ConvGeometry& g, const T* const* gyr, Strides4 gys, const T* table,
                                      int64_t c0, Mask m, int64_t iw0, T* gxr, Strides4 gxs) {
   constexpr int Dmin = -((K - 1) / S), Dmax = (B - 1) / S;
-  auto load = [&](const T* p) __attribute__((always_inline)) { return Masked ? Vec<T>::load(p, m) : Vec<T>::load(p); };
   const int64_t base = (iw0 + g.pad_l) / S;
   Vec<T> acc[B];
 #pragma GCC unroll 8
@@ -658,11 +667,11 @@ inline void along_c_grad_input_block(const ConvGeometry& g, const T* const* gyr,
     if (!gyr[i]) continue;
     Vec<T> wv[K];
 #pragma GCC unroll 5
-    for (int j = 0; j < K; ++j) wv[j] = load(table + (i * K + j) * g.C + c0);
+    for (int j = 0; j < K; ++j) wv[j] = load_channels<Masked>(table + (i * K + j) * g.C + c0, m);
     const T* gu = gyr[i] + base * gys.w + c0;
 #pragma GCC unroll 16
     for (int d = Dmin; d <= Dmax; ++d) {
-      const Vec<T> gv = load(gu + d * gys.w);
+      const Vec<T> gv = load_channels<Masked>(gu + d * gys.w, m);
 #pragma GCC unroll 5
       for (int j = 0; j < K; ++j)
         if (S * d + j >= 0 && S * d + j < B) acc[S * d + j] = fma(wv[j], gv, acc[S * d + j]);
@@ -671,7 +680,7 @@ inline void along_c_grad_input_block(const ConvGeometry& g, const T* const* gyr,
 #pragma GCC unroll 8
   for (int p = 0; p < B; ++p) {
     T* d = gxr + (iw0 + p) * gxs.w + c0;
-    Masked ? acc[p].store(d, m) : acc[p].store(d);
+    store_channels<Masked>(acc[p], d, m);
   }
 }
 
@@ -805,7 +814,6 @@ void along_c_grad_weight_block(const ConvGeometry& g, const T* x, Strides4 xs, c
   constexpr int V = Vec<T>::size, Free = 2 * simd::kAccumulators - K * K - 1;
   constexpr int B = Free >= 8 ? 8 : Free >= 4 ? 4 : Free >= 2 ? 2 : 1;  // gy vectors in registers with the taps
   const Mask m = lane_range(0, g.C - c0, V);
-  auto load = [&](const T* p) __attribute__((always_inline)) { return Masked ? Vec<T>::load(p, m) : Vec<T>::load(p); };
   int64_t lo = 0, hi = 0;
   interior_all_taps(g, lo, hi);
   Vec<T> acc[K * K];
@@ -821,14 +829,14 @@ void along_c_grad_weight_block(const ConvGeometry& g, const T* x, Strides4 xs, c
       }
       const T* gyr = gy + n * gys.n + oh * gys.h + c0;
       auto edge = [&](int64_t ow) __attribute__((always_inline)) {
-        const Vec<T> gv = load(gyr + ow * gys.w);
+        const Vec<T> gv = load_channels<Masked>(gyr + ow * gys.w, m);
 #pragma GCC unroll 5
         for (int i = 0; i < K; ++i) {
           if (!xr[i]) continue;
 #pragma GCC unroll 5
           for (int j = 0; j < K; ++j) {
             const int64_t iw = g.in_col(ow, j);
-            if (iw >= 0) acc[i * K + j] = fma(gv, load(xr[i] + iw * xs.w), acc[i * K + j]);
+            if (iw >= 0) acc[i * K + j] = fma(gv, load_channels<Masked>(xr[i] + iw * xs.w, m), acc[i * K + j]);
           }
         }
       };
@@ -838,14 +846,14 @@ void along_c_grad_weight_block(const ConvGeometry& g, const T* x, Strides4 xs, c
         constexpr int U = (B - 1) * S + K;
         Vec<T> gv[B];
 #pragma GCC unroll 8
-        for (int b = 0; b < B; ++b) gv[b] = load(gyr + (ow + b) * gys.w);
+        for (int b = 0; b < B; ++b) gv[b] = load_channels<Masked>(gyr + (ow + b) * gys.w, m);
 #pragma GCC unroll 5
         for (int i = 0; i < K; ++i) {
           if (!xr[i]) continue;
           const T* xu = xr[i] + (ow * S - g.pad_l) * xs.w;
 #pragma GCC unroll 40
           for (int u = 0; u < U; ++u) {
-            const Vec<T> xv = load(xu + u * xs.w);
+            const Vec<T> xv = load_channels<Masked>(xu + u * xs.w, m);
 #pragma GCC unroll 5
             for (int j = 0; j < K; ++j)  // input column u is tap column j of pixel b = (u - j) / S
               if (u >= j && (u - j) % S == 0 && (u - j) / S < B)
