@@ -2,6 +2,7 @@
 // The shape rules themselves live in kernels/geometry.h.
 #pragma once
 
+#include <cstdlib>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -39,25 +40,25 @@ inline const char* device_name(torch::headeronly::DeviceType t) {
 }
 
 inline void check_4d(const Tensor& t, const char* name) {
-  STD_TORCH_CHECK(t.dim() == 4, "torchconv: expected ", name, " to be 4-D, got ", t.dim(), "-D");
+  TC_CHECK(t.dim() == 4, "expected ", name, " to be 4-D, got ", t.dim(), "-D");
 }
 
 // Every tensor argument: on the CPU, float32/float64, and of the first one's dtype.
 inline void check_tensors(std::initializer_list<std::pair<const Tensor*, const char*>> ts) {
   const Tensor& first = *ts.begin()->first;
   const ScalarType dtype = first.scalar_type();
-  STD_TORCH_CHECK(dtype == ScalarType::Float || dtype == ScalarType::Double, "torchconv: unsupported dtype ",
-                  dtype_name(dtype), " of ", ts.begin()->second, "; supported: float32, float64");
+  TC_CHECK(dtype == ScalarType::Float || dtype == ScalarType::Double, "unsupported dtype ", dtype_name(dtype), " of ",
+           ts.begin()->second, "; supported: float32, float64");
   for (const auto& [t, name] : ts) {
-    STD_TORCH_CHECK(t->is_cpu(), "torchconv: expected ", name, " on the cpu, like ", ts.begin()->second,
-                    ", got ", device_name(t->device().type()));
-    STD_TORCH_CHECK(t->scalar_type() == dtype, "torchconv: ", name, " has dtype ", dtype_name(t->scalar_type()),
-                    " but ", ts.begin()->second, " has dtype ", dtype_name(dtype));
+    TC_CHECK(t->is_cpu(), "expected ", name, " on the cpu, like ", ts.begin()->second, ", got ",
+             device_name(t->device().type()));
+    TC_CHECK(t->scalar_type() == dtype, name, " has dtype ", dtype_name(t->scalar_type()), " but ",
+             ts.begin()->second, " has dtype ", dtype_name(dtype));
   }
 }
 
 inline void check_len(const std::vector<int64_t>& v, size_t n, const char* name) {
-  STD_TORCH_CHECK(v.size() == n, "torchconv: ", name, " must have ", n, " values, got ", v.size());
+  TC_CHECK(v.size() == n, name, " must have ", n, " values, got ", v.size());
 }
 
 // kernels/geometry.h throws std::invalid_argument; torch turns it into a RuntimeError with the same message.
@@ -98,23 +99,42 @@ inline MemoryFormat output_format(const Tensor& a, const Tensor& b) {
 // grad_output must have the shape the geometry gives the forward output.
 inline void check_output_size(const Tensor& grad_output, const ConvGeometry& g) {
   const auto s = sizes4(grad_output);
-  STD_TORCH_CHECK(s[0] == g.N && s[1] == g.K && s[2] == g.OH && s[3] == g.OW, "torchconv: grad_output has size (",
-                  s[0], ", ", s[1], ", ", s[2], ", ", s[3], "), expected (", g.N, ", ", g.K, ", ", g.OH, ", ", g.OW,
-                  ")");
+  TC_CHECK(s[0] == g.N && s[1] == g.K && s[2] == g.OH && s[3] == g.OW, "grad_output has size (", s[0], ", ", s[1],
+           ", ", s[2], ", ", s[3], "), expected (", g.N, ", ", g.K, ", ", g.OH, ", ", g.OW, ")");
 }
 
-inline Tensor empty4(const std::array<int64_t, 4>& sizes, ScalarType dtype, MemoryFormat format) {
-  return torch::stable::empty({sizes.data(), 4}, dtype, std::nullopt,
-                              torch::stable::Device(torch::headeronly::DeviceType::CPU), std::nullopt, format);
+// torch's allocator fails through the stable shim with a message that names neither the size nor the cause.
+inline Tensor empty4(const std::array<int64_t, 4>& sizes, ScalarType dtype, MemoryFormat format, const char* what) {
+  try {
+    return torch::stable::empty({sizes.data(), 4}, dtype, std::nullopt,
+                                torch::stable::Device(torch::headeronly::DeviceType::CPU), std::nullopt, format);
+  } catch (const std::exception&) {
+    const double gib = double(sizes[0]) * sizes[1] * sizes[2] * sizes[3] * (dtype == ScalarType::Double ? 8 : 4) /
+                       double(int64_t(1) << 30);
+    detail::fail("out of memory: could not allocate the ", what, " of size (", sizes[0], ", ", sizes[1], ", ",
+                 sizes[2], ", ", sizes[3], "), ", gib, " GiB of ", dtype_name(dtype));
+  }
 }
 
-// Scratch for the im2col kernels; none (and no allocator call) when the algorithm needs none.
-inline std::optional<Tensor> workspace(int64_t bytes) {
-  if (bytes == 0) return std::nullopt;
-  return torch::stable::empty({bytes}, ScalarType::Byte, std::nullopt,
-                              torch::stable::Device(torch::headeronly::DeviceType::CPU));
+// Scratch for the im2col kernels, from a buffer each calling thread keeps and grows to the most it was asked for:
+// a fresh multi-MiB malloc per call fragments glibc's heap while the caller's tensors live in between (a training
+// loop grew by 21 KB an iteration). Ops never nest on one thread, so one buffer a thread suffices.
+inline void* workspace(int64_t bytes) {
+  struct Buffer {
+    void* p = nullptr;
+    int64_t bytes = 0;
+    ~Buffer() { std::free(p); }
+  };
+  thread_local Buffer buffer;
+  if (bytes == 0) return nullptr;
+  if (bytes > buffer.bytes) {
+    std::free(buffer.p);
+    buffer.p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    buffer.bytes = buffer.p ? bytes : 0;
+    TC_CHECK(buffer.p, "out of memory: could not allocate ", bytes, " bytes of workspace");
+  }
+  return buffer.p;
 }
-inline void* workspace_ptr(std::optional<Tensor>& ws) { return ws ? ws->mutable_data_ptr() : nullptr; }
 
 // Every call into torch goes through the boxed dispatcher (about a microsecond); skip it when there is nothing to do.
 inline Tensor as_contiguous(const Tensor& t) { return t.is_contiguous() ? t : torch::stable::contiguous(t); }
@@ -143,10 +163,18 @@ inline Tensor kernel_operand(const Tensor& t, Algorithm algo, bool along_c, cons
 // Where a kernel writes `out`: `out` itself, or a contiguous stand-in to copy back with finish_output.
 inline Tensor output_target(const Tensor& out, Algorithm algo, bool along_c, const ConvGeometry& g) {
   if (kernel_takes_as_is(out, algo, along_c, g)) return out;
-  return empty4(sizes4(out), out.scalar_type(), MemoryFormat::Contiguous);
+  return empty4(sizes4(out), out.scalar_type(), MemoryFormat::Contiguous, "contiguous copy of the result");
 }
 inline void finish_output(Tensor& out, const Tensor& target) {
   if (target.data_ptr() != out.data_ptr()) torch::stable::copy_(out, target);
+}
+
+// The calls with nothing to compute, answered before any kernel runs, so that no kernel meets an empty extent (a
+// division by zero channels, a loop over the rows of a huge padding with no image to write): an empty result, or
+// one that sums over nothing (no input channels, no output channels, an empty batch or an empty input plane).
+inline bool nothing_to_sum(Tensor& result, const Tensor& a, const Tensor& b) {
+  if (result.numel() > 0 && (a.numel() == 0 || b.numel() == 0)) torch::stable::zero_(result);
+  return result.numel() == 0 || a.numel() == 0 || b.numel() == 0;
 }
 
 // Calls f(T{}) with T the C++ type of dtype (already checked to be float32 or float64).
@@ -154,6 +182,21 @@ template <typename F>
 inline void dispatch_float(ScalarType dtype, const F& f) {
   if (dtype == ScalarType::Float) f(float{});
   else f(double{});
+}
+
+// out[n, k, h, w] = bias[k] (contiguous bias), in out's own layout.
+inline void fill_with_bias(Tensor& out, const Tensor& bias) {
+  const auto s = sizes4(out);
+  const Strides4 st = strides4(out);
+  dispatch_float(out.scalar_type(), [&](auto zero) {
+    using T = decltype(zero);
+    T* y = static_cast<T*>(out.mutable_data_ptr());
+    const T* b = static_cast<const T*>(bias.const_data_ptr());
+    for (int64_t n = 0; n < s[0]; ++n)
+      for (int64_t k = 0; k < s[1]; ++k)
+        for (int64_t h = 0; h < s[2]; ++h)
+          for (int64_t w = 0; w < s[3]; ++w) y[n * st.n + k * st.c + h * st.h + w * st.w] = b[k];
+  });
 }
 
 }  // namespace torchconv::cpu

@@ -1,5 +1,6 @@
 // CPU adapter for torchconv::conv2d_grad_input (the adjoint of conv2d in its input; also conv_transpose2d).
 #include "cpu/adapter.h"
+#include "kernels/nonfinite.h"
 
 namespace torchconv::cpu {
 
@@ -14,9 +15,10 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   const ConvGeometry g = geometry(input_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
   check_output_size(grad_output, g);
   const Algorithm algo = choose_algorithm(g, ConvPass::GradInput, algorithm).algorithm;
+  Tensor grad_input =
+      empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight), "input gradient");
   weight = as_contiguous(weight);
-  Tensor grad_input = empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight));
-  auto ws = workspace(im2col_workspace_bytes(g, algo, ConvPass::GradInput, weight.element_size()));
+  if (nothing_to_sum(grad_input, grad_output, weight)) return grad_input;
   const bool along_c = direct_along_c(algo, g, {&grad_output, &grad_input});
   grad_output = kernel_operand(grad_output, algo, along_c, g);
   Tensor target = output_target(grad_input, algo, along_c, g);
@@ -25,8 +27,15 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
     const T* gy = static_cast<const T*>(grad_output.const_data_ptr());
     const T* w = static_cast<const T*>(weight.const_data_ptr());
     T* gx = static_cast<T*>(target.mutable_data_ptr());
-    if (algo == Algorithm::Direct) direct<T>().grad_input(g, gy, strides4(grad_output), w, gx, strides4(target));
-    else conv2d_im2col_grad_input<T>(g, gy, strides4(grad_output), w, gx, strides4(target), workspace_ptr(ws));
+    auto im2col = [&] {  // also after a direct pass, whose operand may not suit im2col's 1x1 GEMM in place
+      const Tensor gyi = kernel_operand(grad_output, Algorithm::Im2col, false, g);
+      void* ws = workspace(im2col_workspace_bytes(g, Algorithm::Im2col, ConvPass::GradInput, sizeof(T)));
+      conv2d_im2col_grad_input<T>(g, static_cast<const T*>(gyi.const_data_ptr()), strides4(gyi), w, gx,
+                                  strides4(target), ws);
+    };
+    if (algo == Algorithm::Im2col) return im2col();
+    direct<T>().grad_input(g, gy, strides4(grad_output), w, gx, strides4(target));
+    if (grad_input_weight_nonfinite<T>(g, w, gx, strides4(target))) im2col();  // torch's NaN and Inf (nonfinite.h)
   });
   finish_output(grad_input, target);
   return grad_input;

@@ -44,8 +44,10 @@ inline int64_t grad_weight_by_channel_bytes(const ConvGeometry& g) {
   return ((g.H + g.pad_t + g.pad_b) * (g.W + g.pad_l + g.pad_r) + g.Kg() * 9) * 64;
 }
 inline bool grad_weight_by_channel_applies(const ConvGeometry& g, size_t elem_size) {
-  return g.kh == 3 && g.kw == 3 && g.Cg() * int64_t(elem_size) % 64 == 0 &&
-         (g.H + g.pad_t + g.pad_b) * (g.W + g.pad_l + g.pad_r) * 64 <= (int64_t(512) << 10);
+  const int64_t hp = g.H + g.pad_t + g.pad_b, wp = g.W + g.pad_l + g.pad_r;  // each below 2^62 (make_geometry)
+  constexpr int64_t kMaxPixels = (int64_t(512) << 10) / 64;
+  return g.kh == 3 && g.kw == 3 && g.Cg() > 0 && g.Cg() * int64_t(elem_size) % 64 == 0 && hp <= kMaxPixels &&
+         wp <= kMaxPixels && hp * wp <= kMaxPixels;
 }
 
 template <typename T>

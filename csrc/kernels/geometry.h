@@ -70,9 +70,25 @@ struct ConvGeometry {
   // Output columns [lo, hi) whose tap j reads input column ow * sw + (j * dw - pad_l) inside [0, W), i.e. with no
   // padding map: the part of a row a kernel can stream through with plain loads.
   TC_HOST_DEVICE void interior_cols(int64_t j, int64_t& lo, int64_t& hi) const {
-    const int64_t off = j * dw - pad_l, last = W - 1 - off;  // need 0 <= ow * sw + off <= W - 1
-    hi = last < 0 ? 0 : (last / sw + 1 < OW ? last / sw + 1 : OW);
-    lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+    interior_range(j * dw - pad_l, sw, W, OW, lo, hi);
+  }
+  // The same for rows and tap row i.
+  TC_HOST_DEVICE void interior_rows(int64_t i, int64_t& lo, int64_t& hi) const {
+    interior_range(i * dh - pad_t, sh, H, OH, lo, hi);
+  }
+  // Whether some output position has a tap outside the input (which zero padding reads as 0).
+  TC_HOST_DEVICE bool reads_padding() const {
+    return pad_l > 0 || pad_t > 0 || (OW - 1) * sw + (kw - 1) * dw - pad_l > W - 1 ||
+           (OH - 1) * sh + (kh - 1) * dh - pad_t > H - 1;
+  }
+
+  // Outputs [lo, hi) of n_out, stride s, whose input index o * s + off lies in [0, n_in). make_geometry keeps
+  // |off| and s below 2^62, so no step here can overflow.
+  TC_HOST_DEVICE static void interior_range(int64_t off, int64_t s, int64_t n_in, int64_t n_out, int64_t& lo,
+                                            int64_t& hi) {
+    const int64_t last = n_in - 1 - off;
+    hi = last < 0 ? 0 : (last / s + 1 < n_out ? last / s + 1 : n_out);
+    lo = off >= 0 ? 0 : (-off - 1) / s + 1;
     lo = lo < hi ? lo : hi;
   }
 };
@@ -83,6 +99,7 @@ struct Strides4 {
 };
 
 namespace detail {
+// The message alone (no source path or line, unlike STD_TORCH_CHECK): it is what the user reads.
 template <typename... Args>
 [[noreturn]] inline void fail(const Args&... args) {
   std::ostringstream os;
@@ -98,6 +115,12 @@ inline std::string shape_str(const int64_t* s, int n) {
   return os.str();
 }
 }  // namespace detail
+
+// A failed argument check: RuntimeError("torchconv: " + the message) in Python.
+#define TC_CHECK(cond, ...)                                   \
+  do {                                                        \
+    if (!(cond)) ::torchconv::detail::fail(__VA_ARGS__);      \
+  } while (0)
 
 inline PadMode parse_pad_mode(const std::string& s) {
   for (int m = 0; m < 5; ++m)
@@ -159,6 +182,10 @@ inline ConvGeometry make_geometry(const int64_t* in, const int64_t* wt, const in
   if (overflow)
     detail::fail("output size (", g.N, ", ", g.K, ", ", int64_t(oh), ", ", int64_t(ow), ") would overflow");
   g.OH = static_cast<int64_t>(oh), g.OW = static_cast<int64_t>(ow);
+  // A single output row or column never multiplies its stride: every stride above (padded size - extent) gives the
+  // same convolution, and the smallest of them keeps every index the kernels compute (o * s + offset) below 2^63.
+  if (g.OH == 1 && g.sh > hp - ekh) g.sh = static_cast<int64_t>(hp - ekh + 1);
+  if (g.OW == 1 && g.sw > wp - ekw) g.sw = static_cast<int64_t>(wp - ekw + 1);
   return g;
 }
 
