@@ -3,8 +3,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <torch/csrc/stable/ops.h>
-
 #include "kernels/algorithm.h"
 #include "kernels/cpu_capability.h"
 
@@ -67,7 +65,7 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("fma_peak_gflops", [](int threads) { return torchconv::direct_kernels().fma_peak_gflops(threads); },
         py::arg("threads"), "fp32 FMA GFLOP/s of the selected ISA's vector code on `threads` threads (best of 3 runs).");
-  m.def("num_threads", [] { return torch::stable::get_num_threads(); },
+  m.def("num_threads", [] { return torchconv::max_threads(); },
         "Threads of torch's intra-op pool, which every torchconv parallel loop runs on.");
   m.def("workspace_bytes", &workspace_bytes, py::arg("pass_"), py::arg("input_size"), py::arg("weight_size"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"),

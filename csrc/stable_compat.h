@@ -10,6 +10,11 @@
 #include <array>
 #include <initializer_list>
 
+// torch 2.11 renamed the shim's error check; the headers of every torch from 2.10 on must build this file.
+#ifndef STABLE_TORCH_ERROR_CODE_CHECK
+#define STABLE_TORCH_ERROR_CODE_CHECK TORCH_ERROR_CODE_CHECK
+#endif
+
 namespace torchconv::compat {
 
 using torch::headeronly::ScalarType;
