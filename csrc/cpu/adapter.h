@@ -116,9 +116,8 @@ inline Tensor empty4(const std::array<int64_t, 4>& sizes, ScalarType dtype, Memo
   }
 }
 
-// Scratch for the im2col kernels, from a buffer each calling thread keeps and grows to the most it was asked for:
-// a fresh multi-MiB malloc per call fragments glibc's heap while the caller's tensors live in between (a training
-// loop grew by 21 KB an iteration). Ops never nest on one thread, so one buffer a thread suffices.
+// Scratch for the im2col kernels, from a buffer each calling thread keeps and grows to the most it was asked for,
+// instead of a multi-MiB malloc and free per call. Ops never nest on one thread, so one buffer a thread suffices.
 inline void* workspace(int64_t bytes) {
   struct Buffer {
     void* p = nullptr;

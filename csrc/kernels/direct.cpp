@@ -32,8 +32,8 @@ using simd::Mask;
 using simd::Vec;
 
 // Per-thread scratch, as a stack: the kernels run on torch's pool threads, which live as long as the process, so
-// each thread keeps one buffer, grown to the most it was ever asked for and reused, where a malloc and free per call
-// and thread fragment glibc's per-thread arenas (a training loop grew by 21 KB an iteration).
+// each thread keeps one buffer, grown to the most it was ever asked for and reused, instead of a malloc and free per
+// call and thread in glibc's per-thread arenas.
 struct Arena {
   char* base = nullptr;
   int64_t cap = 0, top = 0, peak = 0;  // peak: the most in use at once, including what overflowed to the heap
