@@ -250,7 +250,8 @@ for isa in $ISAS; do
     rc=$?
     dt=$(( $(date +%s) - t0 ))
     if [ "$suite" = fuzz ]; then
-      detail="$(grep -m1 ' runs in ' "$LOGS/$tag.log"); $(grep -m1 'distinct defects' "$LOGS/$tag.log")"
+      detail=$(grep -m1 ' runs in ' "$LOGS/$tag.log")
+      d=$(grep -m1 'distinct defects' "$LOGS/$tag.log") && detail="$detail; $d"
       # A crash's report is in fuzz.py's hands (UBSan's, on the child's stderr): run each crash again, here.
       grep -A1 '^DEFECT .*\] crash ' "$LOGS/$tag.log" | grep '^  TORCHCONV_CPU_CAPABILITY=.* --case ' |
         head -n "$FUZZ_REPROS" > "$LOGS/$tag.repros"
