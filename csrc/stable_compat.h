@@ -9,6 +9,7 @@
 
 #include <array>
 #include <initializer_list>
+#include <string>
 
 // torch 2.11 renamed the shim's error check; the headers of every torch from 2.10 on must build this file.
 #ifndef STABLE_TORCH_ERROR_CODE_CHECK
@@ -40,4 +41,26 @@ inline void mm_out(Tensor& out, const Tensor& self, const Tensor& mat2) {
   (void)torch::stable::detail::to<Tensor>(stack[0]);  // take ownership of the returned alias so it is released
 }
 
+// A schema `str` argument. torch's own StableIValue -> std::string conversion (2.10 to 2.13) leaks the std::string
+// object it makes on every call (pytorch/pytorch#191340): 32 bytes per argument per call, which also pins freed
+// blocks below it in the heap, so a training loop's RSS grew without bound. Adapters take this type instead; its
+// conversion below reads the handle into a value and deletes the handle, and it binds to a const std::string&.
+struct Str : std::string {};
+
 }  // namespace torchconv::compat
+
+template <>
+struct torch::stable::detail::ToImpl<torchconv::compat::Str> {
+  static torchconv::compat::Str call(StableIValue val, uint64_t /*extension_build_version*/, bool /*is_internal*/) {
+    const StringHandle handle = torch::stable::detail::to<StringHandle>(val);
+    struct Release {  // the handle is ours, and is deleted on every path out, a throwing check included
+      StringHandle h;
+      ~Release() { (void)torch_delete_string(h); }
+    } release{handle};
+    size_t length = 0;
+    const char* data = nullptr;
+    STABLE_TORCH_ERROR_CODE_CHECK(torch_string_length(handle, &length));
+    STABLE_TORCH_ERROR_CODE_CHECK(torch_string_c_str(handle, &data));
+    return torchconv::compat::Str{std::string(data, length)};
+  }
+};

@@ -144,6 +144,37 @@ def test_channels_last_weight_gives_channels_last_output(algorithm):
     assert gx.is_contiguous(memory_format=torch.channels_last)
 
 
+# D6: a training loop (the previous output alive during the next step) holds a constant heap. torch's own stable-ABI
+# string conversion leaked 32 bytes per str argument per call (pytorch/pytorch#191340), and each leaked string pinned
+# the freed blocks below it, so RSS grew by megabytes. Heap bytes in use are exact where RSS is noisy.
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_training_loop_holds_a_constant_heap(algorithm):
+    out = run_isolated(f"""
+import ctypes, torch, torchconv
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+def heap_in_use():
+    m = libc.mallinfo2()
+    return m.uordblks + m.hblkhd
+x = torch.randn(2, 4, 9, 9, requires_grad=True)
+w = torch.randn(6, 4, 3, 3, requires_grad=True)
+prev = None
+for step in range(2200):
+    if step == 200:
+        start = heap_in_use()
+    y = torchconv.conv2d(x, w, padding=1, algorithm={algorithm!r})
+    y.sum().backward()
+    prev = y
+print(heap_in_use() - start)
+""")
+    # Before the fix: 6 leaked strings per step, about 560 KB over these 2000 steps.
+    assert int(out) < 64 * 1024, f"the heap grew by {int(out)} bytes over 2000 training steps"
+
+
 # D7, D9: every GEMM sums in an order fixed by the shape, not by the thread count (MKL splits the reduction of a
 # small output across threads), so backward gives the same bits on 1 and 2 threads on any x86 CPU.
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

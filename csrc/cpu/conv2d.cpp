@@ -5,8 +5,8 @@
 namespace torchconv::cpu {
 
 Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vector<int64_t> stride,
-              std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups, std::string padding_mode,
-              std::string algorithm) {
+              std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups, compat::Str padding_mode,
+              compat::Str algorithm) {
   check_4d(input, "input");
   check_4d(weight, "weight");
   check_tensors({{&input, "input"}, {&weight, "weight"}});

@@ -6,7 +6,7 @@ namespace torchconv::cpu {
 
 Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t> input_size,
                          std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
-                         int64_t groups, std::string padding_mode, std::string algorithm) {
+                         int64_t groups, compat::Str padding_mode, compat::Str algorithm) {
   check_4d(grad_output, "grad_output");
   check_4d(weight, "weight");
   check_len(input_size, 4, "input_size");

@@ -6,7 +6,7 @@ namespace torchconv::cpu {
 
 Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t> weight_size,
                           std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
-                          int64_t groups, std::string padding_mode, std::string algorithm) {
+                          int64_t groups, compat::Str padding_mode, compat::Str algorithm) {
   check_4d(input, "input");
   check_4d(grad_output, "grad_output");
   check_len(weight_size, 4, "weight_size");
