@@ -157,9 +157,10 @@ def flops(spec, batch, backward):
 def workspace(spec, batch, backward):
     """The largest scratch of the timed passes (auto may run im2col in a backward pass and direct in the forward)."""
     C, H, W, K, kh, kw, stride, pad, dil, groups, mode = spec
-    passes = ("forward", "grad_input", "grad_weight") if backward else ("forward",)
-    return max(torchconv._C.workspace_bytes(p, [batch, C, H, W], [K, C // groups, kh, kw], list(pair(stride)),
-                                            list(pad), list(pair(dil)), groups, mode, ALGORITHM, 4) for p in passes)
+    plan = torchconv.explain((batch, C, H, W), (K, C // groups, kh, kw), stride, tuple(pad), dil, groups,
+                             padding_mode=mode, algorithm=ALGORITHM, channels_last=LAYOUT == torch.channels_last)
+    passes = (plan, plan["grad_input"], plan["grad_weight"]) if backward else (plan,)
+    return max(p["workspace_bytes"] for p in passes)
 
 
 def time_alternating(fns, min_block_s=0.05, blocks=7):

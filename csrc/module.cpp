@@ -1,10 +1,11 @@
 // torchconv._C: loading it registers the ops (the static initializers of ops/ and cpu/). It carries no tensors;
-// it reports build information, the algorithm choice (torchconv.explain) and the workspace planner (bench/).
+// it reports build information, the kernel registry (torchconv.kernels) and the plan (torchconv.explain).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "kernels/algorithm.h"
-#include "kernels/cpu_capability.h"
+#include "cpu/isa/cpu_capability.h"
+#include "cpu/plan.h"
+#include "cpu/runtime.h"
 
 namespace py = pybind11;
 
@@ -30,23 +31,40 @@ torchconv::ConvPass parse_pass(const std::string& pass) {
   throw std::invalid_argument("unknown pass '" + pass + "'; expected forward, grad_input or grad_weight");
 }
 
-// What algorithm="auto" (or the requested one) runs for this pass of this convolution, and why.
-std::pair<std::string, std::string> explain(const std::string& pass, const Sizes& input_size,
-                                            const Sizes& weight_size, const Sizes& stride, const Sizes& padding,
-                                            const Sizes& dilation, int64_t groups, const std::string& padding_mode,
-                                            const std::string& algorithm) {
-  const auto g = geometry(input_size, weight_size, stride, padding, dilation, groups, padding_mode);
-  const auto choice = torchconv::choose_algorithm(g, parse_pass(pass), algorithm);
-  return {torchconv::algorithm_name(choice.algorithm), choice.reason};
+torchconv::Strides4 strides_of(int64_t C, int64_t H, int64_t W, bool channels_last) {
+  if (channels_last) return {H * W * C, 1, W * C, C};
+  return {C * H * W, H * W, W, 1};
 }
 
-int64_t workspace_bytes(const std::string& pass, const Sizes& input_size, const Sizes& weight_size,
-                        const Sizes& stride, const Sizes& padding, const Sizes& dilation, int64_t groups,
-                        const std::string& padding_mode, const std::string& algorithm, int64_t elem_size) {
+// The plan for this pass of this convolution, on contiguous (or channels_last) float32 or float64 tensors:
+// (family, kernel, why this family, what the kernel is for, workspace bytes).
+py::tuple explain(const std::string& pass, const Sizes& input_size, const Sizes& weight_size, const Sizes& stride,
+                  const Sizes& padding, const Sizes& dilation, int64_t groups, const std::string& padding_mode,
+                  const std::string& algorithm, bool channels_last, int64_t elem_size) {
   const auto g = geometry(input_size, weight_size, stride, padding, dilation, groups, padding_mode);
-  const auto p = parse_pass(pass);
-  return torchconv::workspace_bytes(g, torchconv::choose_algorithm(g, p, algorithm).algorithm, p,
-                                    static_cast<size_t>(elem_size));
+  const torchconv::Operands ops{strides_of(g.C, g.H, g.W, channels_last), strides_of(g.K, g.OH, g.OW, channels_last),
+                                static_cast<size_t>(elem_size)};
+  const auto plan = torchconv::make_plan(g, parse_pass(pass), algorithm, ops);
+  const auto& row = *plan.row;
+  return py::make_tuple(torchconv::family_name(row.family), row.name, plan.why, row.reason,
+                        row.workspace(g, static_cast<size_t>(elem_size)));
+}
+
+// Every row of the registry, in the plan's order.
+py::list kernels() {
+  int n = 0;
+  const torchconv::KernelRow* rows = torchconv::kernel_rows(&n);
+  py::list out;
+  for (int i = 0; i < n; ++i) {
+    py::dict d;
+    d["name"] = rows[i].name;
+    d["pass"] = torchconv::kPassNames[static_cast<int>(rows[i].pass)];
+    d["family"] = torchconv::family_name(rows[i].family);
+    d["layout"] = torchconv::kLayoutNames[static_cast<int>(rows[i].layout)];
+    d["reason"] = rows[i].reason;
+    out.append(d);
+  }
+  return out;
 }
 
 }  // namespace
@@ -63,15 +81,13 @@ PYBIND11_MODULE(_C, m) {
     if (feature == "avx512f") return bool(__builtin_cpu_supports("avx512f"));
     throw std::invalid_argument("unknown feature '" + feature + "'; expected avx2 or avx512f");
   });
-  m.def("fma_peak_gflops", [](int threads) { return torchconv::direct_kernels().fma_peak_gflops(threads); },
-        py::arg("threads"), "fp32 FMA GFLOP/s of the selected ISA's vector code on `threads` threads (best of 3 runs).");
+  m.def("fma_peak_gflops", &torchconv::fma_peak_gflops, py::arg("threads"),
+        "fp32 FMA GFLOP/s of the selected ISA's vector code on `threads` threads (best of 3 runs).");
   m.def("num_threads", [] { return torchconv::max_threads(); },
         "Threads of torch's intra-op pool, which every torchconv parallel loop runs on.");
-  m.def("workspace_bytes", &workspace_bytes, py::arg("pass_"), py::arg("input_size"), py::arg("weight_size"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"),
-        py::arg("algorithm"), py::arg("elem_size"),
-        "Bytes of scratch one call allocates (im2col: columns, a tile, index maps; direct: none).");
   m.def("explain", &explain, py::arg("pass_"), py::arg("input_size"), py::arg("weight_size"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"), py::arg("algorithm"),
-        "(algorithm, reason) that this pass (forward, grad_input, grad_weight) would run for this geometry.");
+        py::arg("channels_last"), py::arg("elem_size"),
+        "(family, kernel, why, kernel's reason, workspace bytes) of the plan for this pass and geometry.");
+  m.def("kernels", &kernels, "Every kernel of the registry, in the plan's order of preference.");
 }

@@ -43,7 +43,7 @@ CASES = [
     ("circular from an empty column", base(x=(2, 4, 0, 5), pad=[0, 0, 0, 2], mode="circular"),
      r"padding_mode 'circular' needs input elements to pad with, got input height and width \(0, 5\)"),
     ("padding mode", base(mode="mirror"), r"unknown padding_mode 'mirror'; expected one of zeros, reflect"),
-    ("algorithm", base(algorithm="winograd"), r"unknown algorithm 'winograd'; expected one of auto, im2col, direct"),
+    ("algorithm", base(algorithm="winograd"), r"unknown algorithm 'winograd'; expected auto, im2col, direct or a kernel name"),
     ("bias size", base(b=(5,)), r"expected bias of size \(6\), one per output channel, got a 1-D bias with 5"),
     ("bias rank", base(b=(6, 1)), r"expected bias of size \(6\), one per output channel, got a 2-D bias"),
     ("dtype mismatch", base(wdtype=torch.float32), r"weight has dtype float32 but input has dtype float64"),

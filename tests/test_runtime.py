@@ -47,15 +47,15 @@ def test_build_info():
 @pytest.mark.parametrize("pass_", ["forward", "grad_input", "grad_weight"])
 def test_workspace_bounded_whatever_the_batch(pass_):
     """The im2col workspace of a ResNet-50 conv2_x layer does not grow with N (torch's slow_conv2d: 231 MB at N=32)."""
-    sizes = [torchconv._C.workspace_bytes(pass_, [n, 64, 56, 56], [64, 64, 3, 3], [1, 1], [1] * 4, [1, 1], 1,
-                                          "zeros", "auto", 4) for n in (1, 8, 32, 256)]
+    plans = [torchconv.explain((n, 64, 56, 56), (64, 64, 3, 3), padding=1, algorithm="im2col") for n in (1, 8, 32, 256)]
+    sizes = [(p if pass_ == "forward" else p[pass_])["workspace_bytes"] for p in plans]
     assert len(set(sizes)) == 1, sizes
     assert sizes[0] <= 8 << 20, sizes
 
 
-def test_workspace_planner_rejects_bad_geometry():
+def test_explain_rejects_bad_geometry():
     with pytest.raises(RuntimeError, match="stride must be positive"):
-        torchconv._C.workspace_bytes("forward", [1, 3, 8, 8], [3, 3, 3, 3], [0, 1], [0] * 4, [1, 1], 1, "zeros", "auto", 4)
+        torchconv.explain((1, 3, 8, 8), (3, 3, 3, 3), stride=(0, 1))
 
 
 def test_large_reduction_matches_torch():
@@ -65,45 +65,57 @@ def test_large_reduction_matches_torch():
     torch.testing.assert_close(torchconv.conv2d(x, w, padding=3), F.conv2d(x, w, padding=3))
 
 
-def test_explain():
-    def drop_backward(d):
-        return {k: v for k, v in d.items() if k not in ("grad_input", "grad_weight")}
+def kernels_of(plan):
+    return [plan["kernel"], plan["grad_input"]["kernel"], plan["grad_weight"]["kernel"]]
 
+
+def test_explain():
+    """The plan per pass for layers whose rule is known: the kernel, its family, why, and its workspace."""
     dw = torchconv.explain((8, 32, 56, 56), (32, 1, 3, 3), padding=1, groups=32)
-    assert dw["algorithm"] == "direct" and "column stride 1 or 2" in dw["reason"] and dw["workspace_bytes"] == 0
+    assert kernels_of(dw) == ["direct/dw_nchw_forward", "direct/flipdw_nchw_grad_input", "direct/dw_nchw_grad_weight"]
+    assert "column stride 1 or 2" in dw["reason"] and dw["workspace_bytes"] == 0
+    assert dw["grad_input"]["workspace_bytes"] == 32 * 9 * 4  # the flipped kernel
+    dw_nhwc = torchconv.explain((8, 32, 56, 56), (32, 1, 3, 3), padding=1, groups=32, channels_last=True)
+    assert kernels_of(dw_nhwc) == ["direct/dw_nhwc_forward", "direct/flipdw_nhwc_grad_input",
+                                   "direct/dw_nhwc_grad_weight"]
+    dw_s2 = torchconv.explain((8, 32, 56, 56), (32, 1, 5, 5), stride=2, padding=2, groups=32)
+    assert dw_s2["grad_input"]["kernel"] == "direct/dw_nchw_grad_input"
+    dw_s2_nhwc = torchconv.explain((8, 32, 56, 56), (32, 1, 5, 5), stride=2, padding=2, groups=32, channels_last=True)
+    assert dw_s2_nhwc["grad_input"]["kernel"] == "direct/dw_nhwc_grad_input"
     g32 = torchconv.explain((1, 128, 56, 56), (128, 4, 3, 3), stride=2, padding=1, groups=32)
-    for d in (dw, g32):  # small GEMMs: every pass direct
-        assert [d[p]["algorithm"] for p in ("grad_input", "grad_weight")] == ["direct", "direct"]
-    assert g32["algorithm"] == "direct" and g32["workspace_bytes"] == 0
+    assert kernels_of(g32) == ["direct/dense_nchw_forward", "direct/dense_nchw_grad_input",
+                               "direct/dense_nchw_grad_weight"]
+    assert g32["workspace_bytes"] == g32["grad_input"]["workspace_bytes"] == 0
     dense = torchconv.explain((8, 64, 56, 56), (64, 64, 3, 3), padding="same")
-    assert dense["algorithm"] == "direct" and dense["workspace_bytes"] == 0
+    assert kernels_of(dense) == ["direct/dense_nchw_forward", "direct/flipdense_nchw_grad_input",
+                                 "direct/cvec_nchw_grad_weight"]
+    assert dense["workspace_bytes"] == 0 and dense["grad_input"]["workspace_bytes"] == 64 * 64 * 9 * 4
     # The backward rules: with a large GEMM, grad_weight is im2col for a short or strided reduction, grad_input
-    # where direct would scatter.
-    assert [dense[p]["algorithm"] for p in ("grad_input", "grad_weight")] == ["direct", "direct"]
-    # (200 channels: not whole vectors of 16, so the 3x3 grad_weight rule below does not apply.)
+    # where direct would scatter. (200 channels: not whole vectors of 16, so the cvec grad_weight does not apply.)
     short = torchconv.explain((1, 200, 7, 7), (200, 200, 3, 3), padding=1)
-    assert short["algorithm"] == short["grad_input"]["algorithm"] == "direct"
-    assert short["grad_weight"]["algorithm"] == "im2col" and "short" in short["grad_weight"]["reason"]
-    assert short["grad_weight"]["workspace_bytes"] > short["grad_input"]["workspace_bytes"] == 0
+    assert kernels_of(short) == ["direct/dense_nchw_forward", "direct/flipdense_nchw_grad_input",
+                                 "im2col/cols_any_grad_weight"]
+    assert "short" in short["grad_weight"]["reason"] and short["grad_weight"]["workspace_bytes"] > 0
     assert torchconv.explain((8, 200, 7, 7), (200, 200, 3, 3), padding=1)["grad_weight"]["algorithm"] == "direct"
     strided = torchconv.explain((1, 200, 56, 56), (200, 200, 3, 3), stride=2, padding=1)
-    assert [strided[p]["algorithm"] for p in ("grad_input", "grad_weight")] == ["im2col", "im2col"]
-    assert strided["algorithm"] == "direct"  # rows of 28: the stride-2 pair tile
+    assert kernels_of(strided) == ["direct/dense_nchw_forward", "im2col/cols_any_grad_input",
+                                   "im2col/cols_any_grad_weight"]  # forward: rows of 28, the stride-2 pair tile
     assert "scatter" in strided["grad_input"]["reason"]
-    # A 3x3 grad_weight with whole vectors of input channels per group runs direct, in any mode, short or strided;
+    # A 3x3 grad_weight with whole vectors of input channels per group runs cvec, in any mode, short or strided;
     # its workspace is a padded plane and 9 * Kg accumulators of 64 bytes a pixel, per thread.
     for x, w, stride, groups in (((1, 512, 7, 7), (512, 512, 3, 3), 1, 1), ((1, 128, 56, 56), (128, 128, 3, 3), 2, 1),
                                  ((1, 512, 14, 14), (512, 16, 3, 3), 1, 32)):
-        by_channel = torchconv.explain(x, w, stride, 1, 1, groups, padding_mode="reflect")["grad_weight"]
-        assert by_channel["algorithm"] == "direct" and "input channels along the vector" in by_channel["reason"]
+        cvec = torchconv.explain(x, w, stride, 1, 1, groups, padding_mode="reflect")["grad_weight"]
+        assert cvec["kernel"] == "direct/cvec_nchw_grad_weight" and "cvec" in cvec["reason"]
         H, W, Kg = x[2], x[3], w[0] // groups
-        assert by_channel["workspace_bytes"] == torch.get_num_threads() * ((H + 2) * (W + 2) + 9 * Kg) * 64
+        assert cvec["workspace_bytes"] == torch.get_num_threads() * ((H + 2) * (W + 2) + 9 * Kg) * 64
     for shape, kernel in (((1, 256, 28, 28), 3), ((1, 256, 56, 56), 1)):  # rows of 14; a 1x1 kernel
         short_rows = torchconv.explain(shape, (512, 256, kernel, kernel), stride=2, padding=kernel // 2)
-        assert short_rows["algorithm"] == "im2col" and "under 16 wide" in short_rows["reason"]
+        assert short_rows["kernel"] == "im2col/cols_any_forward" and "under 16 wide" in short_rows["reason"]
     pointwise = torchconv.explain((1, 256, 56, 56), (64, 256, 1, 1))
-    for d in (pointwise, pointwise["grad_input"], pointwise["grad_weight"]):
-        assert d["algorithm"] == "im2col" and "1x1" in d["reason"]
+    assert kernels_of(pointwise) == ["im2col/gemm1x1_matrix_forward", "im2col/gemm1x1_matrix_grad_input",
+                                     "im2col/gemm1x1_matrix_grad_weight"]
+    assert all("1x1" in d["reason"] for d in (pointwise, pointwise["grad_input"], pointwise["grad_weight"]))
     assert pointwise["workspace_bytes"] == pointwise["grad_input"]["workspace_bytes"] == 0
     assert torchconv.explain((8, 256, 56, 56), (64, 256, 1, 1))["algorithm"] == "im2col"
     for thin in ((16, 96), (144, 32)):  # MobileNet's pointwise layers: too thin a GEMM for MKL
@@ -112,17 +124,31 @@ def test_explain():
     wide = torchconv.explain((1, 64, 112, 112), (64, 64, 3, 3), stride=2, padding=1)  # rows of 56: direct
     assert wide["algorithm"] == wide["grad_weight"]["algorithm"] == "direct"
     patchify = torchconv.explain((8, 3, 224, 224), (96, 3, 4, 4), stride=4)
-    assert patchify["algorithm"] == "im2col" and "above 2" in patchify["reason"]
+    assert patchify["kernel"] == "im2col/cols_any_forward" and "above 2" in patchify["reason"]
     assert 0 < patchify["workspace_bytes"] <= (4 << 20) + (64 << 10)
     forced = torchconv.explain((32, 56, 56), (32, 1, 3, 3), groups=32, algorithm="im2col")
-    assert drop_backward(forced) == {"algorithm": "im2col", "reason": "requested",
-                                     "workspace_bytes": forced["workspace_bytes"]}
-    assert forced["grad_weight"]["algorithm"] == forced["grad_input"]["algorithm"] == "im2col"
+    assert kernels_of(forced) == ["im2col/cols_any_forward", "im2col/cols_any_grad_input", "im2col/cols_any_grad_weight"]
+    assert forced["reason"] == forced["grad_input"]["reason"] == "requested"
     reflect = torchconv.explain((1, 64, 28, 28), (64, 64, 3, 3), padding=1, padding_mode="reflect")
     assert reflect["algorithm"] == "im2col" and "padding mode" in reflect["reason"]
     dense_direct = torchconv.explain((1, 60, 8, 8), (64, 60, 3, 3), algorithm="direct")
-    assert drop_backward(dense_direct) == {"algorithm": "direct", "reason": "requested", "workspace_bytes": 0}
-    assert dense_direct["grad_weight"] == {"algorithm": "direct", "reason": "requested", "workspace_bytes": 0}
+    assert kernels_of(dense_direct) == ["direct/dense_nchw_forward", "direct/flipdense_nchw_grad_input",
+                                        "direct/dense_nchw_grad_weight"]
+    assert dense_direct["grad_weight"]["reason"] == "requested" and dense_direct["grad_weight"]["workspace_bytes"] == 0
+
+
+def test_a_named_kernel_is_forced_in_its_pass_and_its_family_elsewhere():
+    plan = torchconv.explain((2, 8, 9, 9), (8, 1, 3, 3), padding=1, groups=8, algorithm="direct/dense_nchw_forward")
+    assert kernels_of(plan) == ["direct/dense_nchw_forward", "direct/flipdw_nchw_grad_input",
+                                "direct/dw_nchw_grad_weight"]
+    with pytest.raises(RuntimeError, match=r"kernel direct/dw_nchw_forward does not apply to this call \(depthwise"
+                                           r".*\); kernels that do: direct/dense_nchw_forward, im2col/cols_any_forward"):
+        torchconv.explain((2, 8, 9, 9), (8, 8, 3, 3), padding=1, algorithm="direct/dw_nchw_forward")
+    with pytest.raises(RuntimeError, match="unknown algorithm 'direct/none'"):
+        torchconv.explain((2, 8, 9, 9), (8, 8, 3, 3), algorithm="direct/none")
+    x, w = torch.randn(2, 8, 9, 9, dtype=torch.float64), torch.randn(8, 1, 3, 3, dtype=torch.float64)
+    torch.testing.assert_close(torchconv.conv2d(x, w, None, 1, 1, 1, 8, algorithm="direct/dense_nchw_forward"),
+                               F.conv2d(x, w, None, 1, 1, 1, 8))
 
 
 def test_fma_peak_is_measured():

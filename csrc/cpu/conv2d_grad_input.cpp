@@ -1,6 +1,5 @@
 // CPU adapter for torchconv::conv2d_grad_input (the adjoint of conv2d in its input; also conv_transpose2d).
 #include "cpu/adapter.h"
-#include "kernels/nonfinite.h"
 
 namespace torchconv::cpu {
 
@@ -10,32 +9,26 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   check_4d(grad_output, "grad_output");
   check_4d(weight, "weight");
   check_len(input_size, 4, "input_size");
-  check_tensors({{&grad_output, "grad_output"}, {&weight, "weight"}});
+  check_tensors(kCpu, {{&grad_output, "grad_output"}, {&weight, "weight"}});
   const auto w_size = sizes4(weight);
   const ConvGeometry g = geometry(input_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
   check_output_size(grad_output, g);
-  const Algorithm algo = choose_algorithm(g, ConvPass::GradInput, algorithm).algorithm;
   Tensor grad_input =
       empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight), "input gradient");
   weight = as_contiguous(weight);
+  const Plan plan = plan_call(g, ConvPass::GradInput, algorithm, grad_input, grad_output);
   if (nothing_to_sum(grad_input, grad_output, weight)) return grad_input;
-  const bool along_c = direct_along_c(algo, g, {&grad_output, &grad_input});
-  grad_output = kernel_operand(grad_output, algo, along_c, g);
-  Tensor target = output_target(grad_input, algo, along_c, g);
+  Tensor target = output_target(grad_input, *plan.row);
   dispatch_float(weight.scalar_type(), [&](auto zero) {
     using T = decltype(zero);
-    const T* gy = static_cast<const T*>(grad_output.const_data_ptr());
-    const T* w = static_cast<const T*>(weight.const_data_ptr());
-    T* gx = static_cast<T*>(target.mutable_data_ptr());
-    auto im2col = [&] {  // also after a direct pass, whose operand may not suit im2col's 1x1 GEMM in place
-      const Tensor gyi = kernel_operand(grad_output, Algorithm::Im2col, false, g);
-      void* ws = workspace(im2col_workspace_bytes(g, Algorithm::Im2col, ConvPass::GradInput, sizeof(T)));
-      conv2d_im2col_grad_input<T>(g, static_cast<const T*>(gyi.const_data_ptr()), strides4(gyi), w, gx,
-                                  strides4(target), ws);
+    const T* w = cptr<T>(weight);
+    const auto launch = [&](const KernelRow& row) {
+      const Tensor gy = operand(grad_output, row);
+      kernel_fns(row.id).get<T>().grad_input(g, cptr<T>(gy), strides4(gy), w, mptr<T>(target), strides4(target),
+                                             row_workspace(row, g, sizeof(T)));
     };
-    if (algo == Algorithm::Im2col) return im2col();
-    direct<T>().grad_input(g, gy, strides4(grad_output), w, gx, strides4(target));
-    if (grad_input_weight_nonfinite<T>(g, w, gx, strides4(target))) im2col();  // torch's NaN and Inf (nonfinite.h)
+    run_planned(plan, g, ConvPass::GradInput, launch,
+                [&] { return grad_input_weight_nonfinite<T>(g, w, cptr<T>(target), strides4(target)); });
   });
   finish_output(grad_input, target);
   return grad_input;

@@ -1,9 +1,9 @@
 // The runtime the kernels declare in kernels/runtime.h, provided by torch through the stable ABI.
-#include "kernels/runtime.h"
+#include "cpu/runtime.h"
 
 #include <algorithm>
 
-#include "stable_compat.h"
+#include "ops/stable_compat.h"
 
 namespace torchconv {
 

@@ -10,7 +10,7 @@ import torch  # noqa: F401  (torch first: _C resolves its symbols against the lo
 from . import _C  # registers torch.ops.torchconv.*
 from . import _ops  # noqa: F401  (fake kernels and autograd)
 from . import nn
-from .functional import conv1d, conv2d, explain
+from .functional import conv1d, conv2d, explain, kernels
 from .nn import convert
 
 __version__ = _C.__version__
@@ -27,4 +27,4 @@ def build_info():
     }
 
 
-__all__ = ["conv1d", "conv2d", "convert", "explain", "nn", "build_info"]
+__all__ = ["conv1d", "conv2d", "convert", "explain", "kernels", "nn", "build_info"]

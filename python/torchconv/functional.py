@@ -4,7 +4,7 @@ import torch
 
 from . import _C, _ops
 
-__all__ = ["conv2d", "conv1d", "explain"]
+__all__ = ["conv2d", "conv1d", "explain", "kernels"]
 
 
 def _pair(v, name):
@@ -50,7 +50,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
     Extra to torch: padding may be a 4-tuple (left, right, top, bottom); padding_mode ('zeros', 'reflect',
     'replicate', 'circular', or numpy's 'symmetric') is applied inside the kernel, without a padded copy;
-    algorithm ('auto', 'im2col') picks the kernel.
+    algorithm picks the kernel: 'auto' (the default), 'im2col', 'direct', or a kernel's name from
+    torchconv.kernels(), which forces that kernel in its pass and its family in the others.
     """
     if input.dim() not in (3, 4):
         raise RuntimeError(f"torchconv: expected 3-D (unbatched) or 4-D (batched) input to conv2d, got input of "
@@ -100,24 +101,34 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 
 def explain(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
-            algorithm="auto"):
-    """Which kernel torchconv.conv2d runs for these shapes and arguments, and why.
+            algorithm="auto", channels_last=False, dtype=torch.float32):
+    """The plan torchconv.conv2d makes for these shapes and arguments: which kernel runs each pass, and why.
 
-    Takes the arguments of conv2d, with shapes in place of tensors (4-D, or 3-D unbatched). Returns a dict with
-    'algorithm' ('im2col' or 'direct'), 'reason' and 'workspace_bytes' (float32) for the forward, and the same
-    three for each backward pass under 'grad_input' and 'grad_weight' (auto may pick a different kernel per pass).
-    Raises the error conv2d would raise for an invalid geometry or an algorithm that cannot run it.
+    Takes the arguments of conv2d, with shapes in place of tensors (4-D, or 3-D unbatched), for contiguous (or
+    channels_last) tensors of dtype. Returns, for the forward, a dict with 'kernel' (a row of torchconv.kernels(),
+    e.g. 'direct/dw_nchw_forward'), 'algorithm' (its family: 'im2col' or 'direct'), 'reason' (why that family:
+    the auto rule, or 'requested'), 'kernel_reason' (what the kernel is for) and 'workspace_bytes' (the scratch it
+    takes); and the same under 'grad_input' and 'grad_weight' (auto may pick a different kernel per pass).
+    Raises the error conv2d would raise for an invalid geometry or a kernel that does not apply.
     """
     input_shape, weight_shape = list(input_shape), list(weight_shape)
     if len(input_shape) == 3:
         input_shape = [1] + input_shape
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     pad = _padding4(padding, weight_shape[2:], dilation, stride)
-    args = (input_shape, weight_shape, stride, pad, dilation, groups, padding_mode)
+    args = (input_shape, weight_shape, stride, pad, dilation, groups, padding_mode, algorithm, channels_last,
+            torch.empty((), dtype=dtype).element_size())
 
     def one(pass_):
-        name, reason = _C.explain(pass_, *args, algorithm)
-        workspace = _C.workspace_bytes(pass_, *args, algorithm, 4)
-        return {"algorithm": name, "reason": reason, "workspace_bytes": workspace}
+        family, kernel, reason, kernel_reason, workspace = _C.explain(pass_, *args)
+        return {"kernel": kernel, "algorithm": family, "reason": reason, "kernel_reason": kernel_reason,
+                "workspace_bytes": workspace}
 
     return {**one("forward"), "grad_input": one("grad_input"), "grad_weight": one("grad_weight")}
+
+
+def kernels():
+    """Every CPU kernel torchconv has, in the order the plan prefers them within a pass and family: a list of dicts
+    with 'name' (what explain reports and algorithm= accepts), 'pass', 'family', 'layout' (what it reads in place:
+    nchw, nhwc, any, matrix) and 'reason'."""
+    return _C.kernels()

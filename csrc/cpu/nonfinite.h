@@ -7,7 +7,7 @@
 // Torch-free, compiled once.
 #pragma once
 
-#include "kernels/geometry.h"
+#include "common/geometry.h"
 
 namespace torchconv {
 

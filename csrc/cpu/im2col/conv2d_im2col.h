@@ -5,11 +5,9 @@
 
 #include <cstddef>
 
-#include "kernels/geometry.h"
+#include "common/geometry.h"
 
 namespace torchconv {
-
-enum class ConvPass { Forward, GradInput, GradWeight };
 
 // Whether the column matrix is the input itself: a 1x1 kernel at unit stride without padding reads each input pixel
 // once, in order. Such calls run their GEMMs on the tensors in place, an image at a time, with no column copy (as
@@ -35,21 +33,8 @@ struct Im2colPlan {
 };
 Im2colPlan plan_im2col(const ConvGeometry& g, ConvPass pass, size_t elem_size);
 
-// y = conv2d(x, w) + bias. w is contiguous (K, C/groups, kh, kw); bias may be null. When im2col_in_place(g), every
-// tensor's planes must be matrices (plane_is_matrix), in each of the three passes.
-template <typename T>
-void conv2d_im2col_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y,
-                           Strides4 ys, void* workspace);
-
-// gx = the adjoint of conv2d in x, applied to gy (also conv_transpose2d). gx is overwritten.
-template <typename T>
-void conv2d_im2col_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs,
-                              void* workspace);
-
-// gw = the adjoint of conv2d in w, applied to gy; gw is contiguous (K, C/groups, kh, kw) and overwritten.
-// Tiles are summed in order into gw, so the result does not depend on the thread count.
-template <typename T>
-void conv2d_im2col_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw,
-                               void* workspace);
+// The kernels themselves (gemm1x1_matrix_<pass> and cols_any_<pass>) are entries of the kernel table
+// (cpu/kernels.h). gemm1x1 needs im2col_in_place(g) and tensors whose planes are matrices (plane_is_matrix); cols
+// takes any strides. Results do not depend on the thread count (runtime.h's gemm; grad_weight sums tiles in order).
 
 }  // namespace torchconv

@@ -1,17 +1,23 @@
-#include "kernels/cpu_capability.h"
+#include "cpu/isa/cpu_capability.h"
 
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 
-#include "kernels/direct.h"
+#include "cpu/kernels.h"
 
 namespace torchconv {
 
-// One table per copy of direct.cpp; each copy defines its own in its inline namespace.
-namespace cpu_default { extern const DirectTable direct_table; }
-namespace cpu_avx2 { extern const DirectTable direct_table; }
-namespace cpu_avx512 { extern const DirectTable direct_table; }
+// One table and one peak loop per ISA, each in its inline namespace (cpu/direct/table.cpp, fma_peak.cpp).
+#define TORCHCONV_ISA(isa)                                        \
+  namespace isa {                                                 \
+  extern const KernelFns* const kernel_table[kNumKernels];         \
+  double fma_peak_gflops(int threads);                            \
+  }
+TORCHCONV_ISA(cpu_default)
+TORCHCONV_ISA(cpu_avx2)
+TORCHCONV_ISA(cpu_avx512)
+#undef TORCHCONV_ISA
 
 namespace {
 
@@ -48,14 +54,19 @@ const char* cpu_capability() {
   return isa.c_str();
 }
 
-const DirectTable& direct_kernels() {
-  static const DirectTable* table = [] {
+const KernelFns& kernel_fns(KernelId id) {
+  static const KernelFns* const* table = [] {
     const std::string isa = cpu_capability();
-    return isa == "avx512" ? &cpu_avx512::direct_table
-           : isa == "avx2" ? &cpu_avx2::direct_table
-                           : &cpu_default::direct_table;
+    return isa == "avx512" ? cpu_avx512::kernel_table : isa == "avx2" ? cpu_avx2::kernel_table : cpu_default::kernel_table;
   }();
-  return *table;
+  return *table[static_cast<int>(id)];
+}
+
+double fma_peak_gflops(int threads) {
+  const std::string isa = cpu_capability();
+  return isa == "avx512" ? cpu_avx512::fma_peak_gflops(threads)
+         : isa == "avx2" ? cpu_avx2::fma_peak_gflops(threads)
+                         : cpu_default::fma_peak_gflops(threads);
 }
 
 }  // namespace torchconv

@@ -2,7 +2,7 @@
 // A tile is a range [p0, p0 + P) of output pixels, flattened over (n, oh, ow); it may span images.
 #pragma once
 
-#include "kernels/geometry.h"
+#include "common/geometry.h"
 
 namespace torchconv {
 

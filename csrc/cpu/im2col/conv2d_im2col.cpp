@@ -1,9 +1,10 @@
-#include "kernels/conv2d_im2col.h"
+#include "cpu/im2col/conv2d_im2col.h"
 
 #include <algorithm>
 
-#include "kernels/im2col.h"
-#include "kernels/runtime.h"
+#include "cpu/im2col/im2col.h"
+#include "cpu/kernels.h"
+#include "cpu/runtime.h"
 
 namespace torchconv {
 namespace {
@@ -79,27 +80,29 @@ Im2colPlan plan_im2col(const ConvGeometry& g, ConvPass pass, size_t elem_size) {
   return p;
 }
 
+// The 1x1 GEMM on the tensors in place (im2col_in_place): one GEMM per image and group, no columns.
 template <typename T>
-void conv2d_im2col_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y,
-                           Strides4 ys, void* workspace) {
-  if (g.out_pixels() == 0) return;
+void gemm1x1_matrix_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y,
+                            Strides4 ys, void*) {
+  const int64_t Kg = g.Kg(), R = g.Cg(), P = g.H * g.W;  // per group: W_g is Kg x R, x_g R x P
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const auto xm = plane_matrix(x, xs, g.W, n, grp * R);
+      gemm_into(plane_matrix(y, ys, g.W, n, grp * Kg), false, xm.trans, Kg, P, R, w + grp * Kg * R, R, xm.p, xm.ld);
+    }
+  if (!bias) return;
+  parallel_for(0, g.N * g.K, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t nk = begin; nk < end; ++nk) {
+      T* plane = y + nk / g.K * ys.n + nk % g.K * ys.c;
+      for (int64_t q = 0; q < P; ++q) plane[q * ys.w] += bias[nk % g.K];  // pixels: one stride (plane_is_matrix)
+    }
+  });
+}
+
+template <typename T>
+void cols_any_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys,
+                      void* workspace) {
   const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;  // per group: W_g is Kg x R, columns R x P
-  if (im2col_in_place(g)) {
-    const int64_t P = g.H * g.W;
-    for (int64_t n = 0; n < g.N; ++n)
-      for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const auto xm = plane_matrix(x, xs, g.W, n, grp * R);
-        gemm_into(plane_matrix(y, ys, g.W, n, grp * Kg), false, xm.trans, Kg, P, R, w + grp * Kg * R, R, xm.p, xm.ld);
-      }
-    if (!bias) return;
-    parallel_for(0, g.N * g.K, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t nk = begin; nk < end; ++nk) {
-        T* plane = y + nk / g.K * ys.n + nk % g.K * ys.c;
-        for (int64_t q = 0; q < P; ++q) plane[q * ys.w] += bias[nk % g.K];  // pixels: one stride (plane_is_matrix)
-      }
-    });
-    return;
-  }
   const Buffers<T> b(g, ConvPass::Forward, workspace);
   for_each_tile(g, b.tile_pixels, [&](int64_t p0, int64_t P) {
     im2col(g, b.map, x, xs, p0, P, b.col);
@@ -109,22 +112,25 @@ void conv2d_im2col_forward(const ConvGeometry& g, const T* x, Strides4 xs, const
   });
 }
 
+// gx_g (R x P) = W_g^T gy_g, written whole.
 template <typename T>
-void conv2d_im2col_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs,
-                              void* workspace) {
+void gemm1x1_matrix_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs,
+                               void*) {
+  const int64_t Kg = g.Kg(), R = g.Cg();
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const auto gym = plane_matrix(gy, gys, g.W, n, grp * Kg);
+      gemm_into(plane_matrix(gx, gxs, g.W, n, grp * R), true, gym.trans, R, g.H * g.W, Kg, w + grp * Kg * R, R,
+                gym.p, gym.ld);
+    }
+}
+
+template <typename T>
+void cols_any_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs,
+                         void* workspace) {
   const int64_t sizes[4] = {g.N, g.C, g.H, g.W};
   const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;
-  if (im2col_in_place(g) && g.out_pixels() > 0) {  // gx_g (R x P) = W_g^T gy_g, written whole
-    for (int64_t n = 0; n < g.N; ++n)
-      for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const auto gym = plane_matrix(gy, gys, g.W, n, grp * Kg);
-        gemm_into(plane_matrix(gx, gxs, g.W, n, grp * R), true, gym.trans, R, g.H * g.W, Kg, w + grp * Kg * R, R,
-                  gym.p, gym.ld);
-      }
-    return;
-  }
   zero_4d(sizes, gxs, gx);
-  if (g.out_pixels() == 0) return;
   const Buffers<T> b(g, ConvPass::GradInput, workspace);
   for_each_tile(g, b.tile_pixels, [&](int64_t p0, int64_t P) {
     gather_output_tile(g, gy, gys, p0, P, b.tile);
@@ -135,50 +141,51 @@ void conv2d_im2col_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, 
   });
 }
 
+// partial (Kg x R) = gy_g (Kg x P) . x_g^T (P x R) per image and group, added into gw in a fixed order.
 template <typename T>
-void conv2d_im2col_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw,
-                               void* workspace) {
+void accumulate(const ConvGeometry& g, const T* partial, T* dst) {
+  parallel_for(0, g.Kg() * g.Cg() * g.kh * g.kw, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) dst[i] += partial[i];
+  });
+}
+
+template <typename T>
+void gemm1x1_matrix_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw,
+                                void* workspace) {
+  const int64_t Kg = g.Kg(), R = g.Cg();
+  std::fill(gw, gw + g.K * R, T(0));
+  T* partial = static_cast<T*>(workspace);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const auto gym = plane_matrix(gy, gys, g.W, n, grp * Kg);
+      const auto xm = plane_matrix(x, xs, g.W, n, grp * R);
+      gemm_into(PlaneMatrix<T>{partial, R, false}, gym.trans, !xm.trans, Kg, R, g.H * g.W, gym.p, gym.ld, xm.p,
+                xm.ld);
+      accumulate(g, partial, gw + grp * Kg * R);
+    }
+}
+
+template <typename T>
+void cols_any_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw,
+                          void* workspace) {
   const int64_t Kg = g.Kg(), R = g.Cg() * g.kh * g.kw;
   std::fill(gw, gw + g.K * R, T(0));
-  if (g.out_pixels() == 0) return;
-  // partial (Kg x R) = gy_g (Kg x P) . columns_g^T (P x R), then added into gw in a fixed order.
-  auto accumulate = [&](T* partial, T* dst) {
-    parallel_for(0, Kg * R, 4096, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) dst[i] += partial[i];
-    });
-  };
-  if (im2col_in_place(g)) {
-    T* partial = static_cast<T*>(workspace);
-    for (int64_t n = 0; n < g.N; ++n)
-      for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const auto gym = plane_matrix(gy, gys, g.W, n, grp * Kg);
-        const auto xm = plane_matrix(x, xs, g.W, n, grp * R);
-        gemm_into(PlaneMatrix<T>{partial, R, false}, gym.trans, !xm.trans, Kg, R, g.H * g.W, gym.p, gym.ld, xm.p,
-                  xm.ld);
-        accumulate(partial, gw + grp * Kg * R);
-      }
-    return;
-  }
   const Buffers<T> b(g, ConvPass::GradWeight, workspace);
   for_each_tile(g, b.tile_pixels, [&](int64_t p0, int64_t P) {
     im2col(g, b.map, x, xs, p0, P, b.col);
     gather_output_tile(g, gy, gys, p0, P, b.tile);
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       gemm<T>(false, true, Kg, R, P, b.tile + grp * Kg * P, P, b.col + grp * R * P, P, b.partial, R);
-      accumulate(b.partial, gw + grp * Kg * R);
+      accumulate(g, b.partial, gw + grp * Kg * R);
     }
   });
 }
 
-#define TORCHCONV_INSTANTIATE(T)                                                                              \
-  template void conv2d_im2col_forward<T>(const ConvGeometry&, const T*, Strides4, const T*, const T*, T*,     \
-                                         Strides4, void*);                                                    \
-  template void conv2d_im2col_grad_input<T>(const ConvGeometry&, const T*, Strides4, const T*, T*, Strides4,  \
-                                            void*);                                                           \
-  template void conv2d_im2col_grad_weight<T>(const ConvGeometry&, const T*, Strides4, const T*, Strides4, T*, \
-                                             void*);
-TORCHCONV_INSTANTIATE(float)
-TORCHCONV_INSTANTIATE(double)
-#undef TORCHCONV_INSTANTIATE
+TORCHCONV_DEFINE_KERNEL(gemm1x1_matrix_forward, forward)
+TORCHCONV_DEFINE_KERNEL(cols_any_forward, forward)
+TORCHCONV_DEFINE_KERNEL(gemm1x1_matrix_grad_input, grad_input)
+TORCHCONV_DEFINE_KERNEL(cols_any_grad_input, grad_input)
+TORCHCONV_DEFINE_KERNEL(gemm1x1_matrix_grad_weight, grad_weight)
+TORCHCONV_DEFINE_KERNEL(cols_any_grad_weight, grad_weight)
 
 }  // namespace torchconv

@@ -1,4 +1,4 @@
-#include "kernels/nonfinite.h"
+#include "cpu/nonfinite.h"
 
 #include <cmath>
 
@@ -10,16 +10,6 @@ bool any_nonfinite(const T* p, int64_t n, int64_t step = 1) {
   for (int64_t i = 0; i < n; ++i)
     if (!std::isfinite(p[i * step])) return true;
   return false;
-}
-
-// Outputs [lo, hi) (of n_out) that a kernel of k taps, dilation d, reaches entirely inside n_in, where tap i of
-// output o reads o * s + i * d + off: both the first and the last tap inside.
-void all_taps_inside(int64_t off, int64_t s, int64_t k, int64_t d, int64_t n_in, int64_t n_out, int64_t& lo,
-                     int64_t& hi) {
-  int64_t lo2, hi2;
-  ConvGeometry::interior_range(off, s, n_in, n_out, lo, hi);
-  ConvGeometry::interior_range(off + (k - 1) * d, s, n_in, n_out, lo2, hi2);
-  lo = lo > lo2 ? lo : lo2, hi = hi < hi2 ? hi : hi2;
 }
 
 // Whether some output has every tap in the padding: a row whose tap rows are all outside, or such a column.
@@ -43,8 +33,8 @@ template <typename T>
 bool forward_weight_nonfinite(const ConvGeometry& g, const T* w, const T* y, Strides4 ys) {
   const int64_t per_k = g.Cg() * g.kh * g.kw;
   int64_t r0, r1, c0, c1;
-  all_taps_inside(-g.pad_t, g.sh, g.kh, g.dh, g.H, g.OH, r0, r1);
-  all_taps_inside(-g.pad_l, g.sw, g.kw, g.dw, g.W, g.OW, c0, c1);
+  ConvGeometry::interior_range_all_taps(-g.pad_t, g.sh, g.kh, g.dh, g.H, g.OH, r0, r1);
+  ConvGeometry::interior_range_all_taps(-g.pad_l, g.sw, g.kw, g.dw, g.W, g.OW, c0, c1);
   for (int64_t k = 0; k < g.K; ++k) {
     // An output whose taps all read inside sums every weight of channel k times a value: finite, so are they.
     if (r0 < r1 && c0 < c1 && std::isfinite(y[k * ys.c + r0 * ys.h + c0 * ys.w])) continue;
@@ -60,8 +50,8 @@ bool grad_input_weight_nonfinite(const ConvGeometry& g, const T* w, const T* gx,
     // At unit stride, input row ih receives tap i from output row ih + pad_t - i * dh: the rows (and columns) where
     // that is inside gy for every tap sum every weight of their channel times a value.
     int64_t r0, r1, c0, c1;
-    all_taps_inside(g.pad_t - (g.kh - 1) * g.dh, 1, g.kh, g.dh, g.OH, g.H, r0, r1);
-    all_taps_inside(g.pad_l - (g.kw - 1) * g.dw, 1, g.kw, g.dw, g.OW, g.W, c0, c1);
+    ConvGeometry::interior_range_all_taps(g.pad_t - (g.kh - 1) * g.dh, 1, g.kh, g.dh, g.OH, g.H, r0, r1);
+    ConvGeometry::interior_range_all_taps(g.pad_l - (g.kw - 1) * g.dw, 1, g.kw, g.dw, g.OW, g.W, c0, c1);
     if (r0 < r1 && c0 < c1) {
       for (int64_t c = 0; c < g.C; ++c) {
         if (std::isfinite(gx[c * gxs.c + r0 * gxs.h + c0 * gxs.w])) continue;

@@ -1,8 +1,8 @@
-#include "kernels/im2col.h"
+#include "cpu/im2col/im2col.h"
 
 #include <algorithm>
 
-#include "kernels/runtime.h"
+#include "cpu/runtime.h"
 
 namespace torchconv {
 namespace {

@@ -17,6 +17,10 @@
 
 namespace torchconv {
 
+// The three maps of a convolution: the forward and its adjoints in the input and in the weight.
+enum class ConvPass { Forward, GradInput, GradWeight };
+inline constexpr const char* kPassNames[] = {"forward", "grad_input", "grad_weight"};
+
 // How an index outside [0, n) is mapped back into the input; the gather applies it, so there is never a padded copy.
 enum class PadMode : int { Zeros = 0, Reflect, Replicate, Circular, Symmetric };
 
@@ -76,6 +80,10 @@ struct ConvGeometry {
   TC_HOST_DEVICE void interior_rows(int64_t i, int64_t& lo, int64_t& hi) const {
     interior_range(i * dh - pad_t, sh, H, OH, lo, hi);
   }
+  // Output columns where every tap reads inside the input row, so a loop over them needs no padding map.
+  TC_HOST_DEVICE void interior_cols_all_taps(int64_t& lo, int64_t& hi) const {
+    interior_range_all_taps(-pad_l, sw, kw, dw, W, OW, lo, hi);
+  }
   // Whether some output position has a tap outside the input (which zero padding reads as 0).
   TC_HOST_DEVICE bool reads_padding() const {
     return pad_l > 0 || pad_t > 0 || (OW - 1) * sw + (kw - 1) * dw - pad_l > W - 1 ||
@@ -90,6 +98,15 @@ struct ConvGeometry {
     hi = last < 0 ? 0 : (last / s + 1 < n_out ? last / s + 1 : n_out);
     lo = off >= 0 ? 0 : (-off - 1) / s + 1;
     lo = lo < hi ? lo : hi;
+  }
+  // Outputs [lo, hi) of n_out whose k taps, d apart from o * s + off, all lie in [0, n_in): the first tap starts
+  // last and the last tap ends first.
+  TC_HOST_DEVICE static void interior_range_all_taps(int64_t off, int64_t s, int64_t k, int64_t d, int64_t n_in,
+                                                     int64_t n_out, int64_t& lo, int64_t& hi) {
+    int64_t lo_last = 0, hi_last = 0;
+    interior_range(off, s, n_in, n_out, lo, hi);
+    interior_range(off + (k - 1) * d, s, n_in, n_out, lo_last, hi_last);
+    hi = hi_last > lo ? hi_last : lo;
   }
 };
 
