@@ -331,8 +331,10 @@ def main():
     p.add_argument("--mode", default="forward", choices=["forward", "fwdbwd"],
                    help="time the forward alone, or forward + backward (grad of input, weight and bias)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for both sides")
-    p.add_argument("--algorithm", default="auto", choices=["auto", "im2col", "direct"],
-                   help="torchconv's kernel choice (default: auto, the rule in csrc/kernels/algorithm.h)")
+    p.add_argument("--algorithm", default="auto",
+                   choices=["auto", "im2col", "direct"] + [k["name"] for k in torchconv.kernels()],
+                   help="torchconv's kernel choice: auto (the rule in csrc/cpu/plan.cpp), a family, or one kernel "
+                        "(torchconv.kernels(); it must apply to every layer of the suite)")
     p.add_argument("--channels-last", action="store_true",
                    help="inputs (and output gradients) in channels_last memory format, for both sides")
     p.add_argument("--peak", type=float, default=None, metavar="GFLOPS",

@@ -6,7 +6,7 @@
 #  - replaces every -O level in the targets' own compile options with TORCHCONV_SANITIZE_OPT (-O1 unless set);
 #  - builds the per-ISA kernel copies named in TORCHCONV_SANITIZE_UNUSED_ISAS (targets torchconv_kernels_<isa>:
 #    copies the run will not execute, as the CPU lacks them) at -O0 without sanitizers or debug info: they are only
-#    linked, and an instrumented copy of direct.cpp costs minutes of compiling.
+#    linked, and an instrumented copy of the direct kernels costs minutes of compiling.
 # The sanitizer flags themselves come in through CMAKE_CXX_FLAGS and the linker flags.
 
 if(NOT DEFINED TORCHCONV_SANITIZE_OPT)

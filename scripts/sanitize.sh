@@ -63,7 +63,7 @@ CXX=${CXX:-g++}
 # UBSan's checks stay recoverable (no -fno-sanitize-recover): UBSAN_OPTIONS=halt_on_error=1 below ends the process
 # at the first report all the same, and SANITIZE_UBSAN_CONTINUE=1 can let it go on, with no rebuild.
 # --param=asan-instrumentation-with-call-threshold=0: ASan checks are calls, not inline code; this cuts the compile
-# time of the unrolled kernels (direct.cpp) by more than half (600 s to 245 s of CPU for one ISA copy).
+# time of the unrolled kernels (csrc/cpu/direct/) by more than half (600 s to 245 s of CPU for one ISA copy).
 SAN_FLAGS=${SANITIZE_FLAGS:-"-fsanitize=address,undefined -fno-sanitize=vptr -fno-omit-frame-pointer --param=asan-instrumentation-with-call-threshold=0"}
 SAN_LINK="-fsanitize=address,undefined"
 # -g1: line tables and inlined frames, enough for every frame's file:line; full -g costs much compile time here.
@@ -86,7 +86,7 @@ LIBUBSAN=$("$CXX" -print-file-name=libubsan.so)
 [ -e "$LIBASAN" ] && [ -e "$LIBUBSAN" ] ||
   die "$CXX has no libasan.so / libubsan.so (Debian: apt-get install libasan8 libubsan1)"
 
-# The ISAs this CPU has, by the rules of csrc/kernels/cpu_capability.cpp (checked again after the build).
+# The ISAs this CPU has, by the rules of csrc/cpu/isa/cpu_capability.cpp (checked again after the build).
 if [ -r /proc/cpuinfo ]; then
   flags=$(grep -m1 '^flags' /proc/cpuinfo)
   has() { for f in "$@"; do case " $flags " in *" $f "*) ;; *) return 1 ;; esac; done; }

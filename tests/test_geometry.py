@@ -1,4 +1,4 @@
-"""Pins the Python twin (_geometry.py) to the C++ rules (kernels/geometry.h): same shapes, same errors."""
+"""Pins the Python twin (_geometry.py) to the C++ rules (common/geometry.h): same shapes, same errors."""
 
 import torch
 from hypothesis import given, settings

@@ -35,7 +35,9 @@ ConvGeometry flipped(const ConvGeometry& g) {
   return t;
 }
 bool flip_dw(const ConvGeometry& g, size_t) { return grad_input_is_forward(g) && depthwise(g); }
-bool flip_dw_tile(const ConvGeometry& g, size_t e) { return grad_input_is_forward(g) && depthwise_tile(flipped(g), e); }
+bool flip_dw_tile(const ConvGeometry& g, size_t e) {
+  return grad_input_is_forward(g) && depthwise_tile(flipped(g), e);
+}
 bool flip_any(const ConvGeometry& g, size_t) { return grad_input_is_forward(g); }
 bool dw_scatter(const ConvGeometry& g, size_t) { return depthwise(g) && !grad_input_is_forward(g); }
 
@@ -127,9 +129,13 @@ bool large_gemm(const ConvGeometry& g) { return g.Kg() >= 32 && (g.groups == 1 |
 // Strided output rows too short for the direct grad_weight's vectors.
 bool short_strided_rows(const ConvGeometry& g) { return (g.sh > 1 || g.sw > 1) && g.OW < 32; }
 // A strided forward that leaves half the direct kernel's lanes or loads unused.
-bool forward_strided_short(const ConvGeometry& g) { return (g.sh > 1 || g.sw > 1) && (g.OW < 16 || g.kh * g.kw == 1); }
+bool forward_strided_short(const ConvGeometry& g) {
+  return (g.sh > 1 || g.sw > 1) && (g.OW < 16 || g.kh * g.kw == 1);
+}
 // A dense 1x1 layer with 64+ channels in and out: MKL's packed GEMM on the tensors in place wins.
-bool wide_1x1_gemm(const ConvGeometry& g) { return im2col_in_place(g) && g.groups == 1 && g.Cg() >= 64 && g.Kg() >= 64; }
+bool wide_1x1_gemm(const ConvGeometry& g) {
+  return im2col_in_place(g) && g.groups == 1 && g.Cg() >= 64 && g.Kg() >= 64;
+}
 // grad_input the direct kernels compute as a gather (each gx sum in a register) rather than a scatter.
 bool grad_input_gathers(const ConvGeometry& g) { return grad_input_is_forward(g) || depthwise_tile_s2(g, 4); }
 

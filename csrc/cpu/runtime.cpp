@@ -1,4 +1,4 @@
-// The runtime the kernels declare in kernels/runtime.h, provided by torch through the stable ABI.
+// The runtime the kernels declare in cpu/runtime.h, provided by torch through the stable ABI.
 #include "cpu/runtime.h"
 
 #include <algorithm>
@@ -28,22 +28,24 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* 
     return;
   }
   constexpr auto dtype = compat::scalar_type_of<T>();
+  const torch::stable::Device cpu(torch::headeronly::DeviceType::CPU);
   // Up to 4 blocks of the longer side (rows of C, or columns), each at least 128 wide and a multiple of 16: each
   // block is a dispatcher call and packs an operand again, which cost 10-25% of a 1x1 layer at 16 blocks.
   const bool by_rows = m > n;
   const int64_t len = by_rows ? m : n, nblocks = std::min<int64_t>(4, (len + 127) / 128);
   const int64_t width = ((len + nblocks - 1) / nblocks + 15) / 16 * 16, blocks = (len + width - 1) / width;
   auto block = [&](int64_t i) {
-    const int64_t lo = i * width, bm = by_rows ? std::min(width, m - lo) : m, bn = by_rows ? n : std::min(width, n - lo);
+    const int64_t lo = i * width;
+    const int64_t bm = by_rows ? std::min(width, m - lo) : m, bn = by_rows ? n : std::min(width, n - lo);
     const T* ai = by_rows ? a + lo * (trans_a ? 1 : lda) : a;
     const T* bi = by_rows ? b : b + lo * (trans_b ? ldb : 1);
     T* ci = by_rows ? c + lo * ldc : c + lo;
     const int64_t a_strides[2] = {trans_a ? 1 : lda, trans_a ? lda : 1};
     const int64_t b_strides[2] = {trans_b ? 1 : ldb, trans_b ? ldb : 1};
     const int64_t c_strides[2] = {ldc, 1};
-    auto ta = compat::wrap(const_cast<T*>(ai), {bm, k}, a_strides, dtype);
-    auto tb = compat::wrap(const_cast<T*>(bi), {k, bn}, b_strides, dtype);
-    auto tc = compat::wrap(ci, {bm, bn}, c_strides, dtype);
+    auto ta = compat::wrap(const_cast<T*>(ai), {bm, k}, a_strides, dtype, cpu);
+    auto tb = compat::wrap(const_cast<T*>(bi), {k, bn}, b_strides, dtype, cpu);
+    auto tc = compat::wrap(ci, {bm, bn}, c_strides, dtype, cpu);
     compat::mm_out(tc, ta, tb);
   };
   // At least two items, so that a single block too runs inside a parallel region (on a pool of 2+ threads).

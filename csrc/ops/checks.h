@@ -62,7 +62,7 @@ inline void check_len(const std::vector<int64_t>& v, size_t n, const char* name)
   TC_CHECK(v.size() == n, name, " must have ", n, " values, got ", v.size());
 }
 
-// kernels/geometry.h throws std::invalid_argument; torch turns it into a RuntimeError with the same message.
+// common/geometry.h throws std::invalid_argument; torch turns it into a RuntimeError with the same message.
 inline ConvGeometry geometry(const int64_t* input_size, const int64_t* weight_size, const std::vector<int64_t>& stride,
                              const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
                              int64_t groups, const std::string& padding_mode) {

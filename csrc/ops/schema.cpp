@@ -1,5 +1,6 @@
 // The torchconv op schemas, all in one place. Padding is (left, right, top, bottom); padding_mode is one of
-// zeros, reflect, replicate, circular, symmetric; algorithm is auto or im2col.
+// zeros, reflect, replicate, circular, symmetric; algorithm is auto, im2col, direct or a kernel's name
+// (cpu/plan.cpp).
 // Autograd and fake kernels are registered in python/torchconv/_ops.py, in terms of these three ops.
 #include <torch/csrc/stable/library.h>
 

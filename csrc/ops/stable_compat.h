@@ -26,11 +26,12 @@ constexpr ScalarType scalar_type_of() {
   return std::is_same_v<T, float> ? ScalarType::Float : ScalarType::Double;
 }
 
-// A CPU tensor viewing memory it does not own.
-inline Tensor wrap(void* data, std::initializer_list<int64_t> sizes, const int64_t* strides, ScalarType dtype) {
+// A tensor on `device` viewing memory it does not own.
+inline Tensor wrap(void* data, std::initializer_list<int64_t> sizes, const int64_t* strides, ScalarType dtype,
+                   torch::stable::Device device) {
   const std::vector<int64_t> sz(sizes);
   const std::vector<int64_t> st(strides, strides + sz.size());
-  return torch::stable::from_blob(data, sz, st, torch::stable::Device(torch::headeronly::DeviceType::CPU), dtype);
+  return torch::stable::from_blob(data, sz, st, device, dtype);
 }
 
 // aten::mm.out(self, mat2, *, out)

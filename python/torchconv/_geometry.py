@@ -1,4 +1,4 @@
-"""The Python twin of csrc/kernels/geometry.h and the checks of csrc/cpu/adapter.h.
+"""The Python twin of csrc/common/geometry.h and the checks of csrc/cpu/adapter.h.
 
 The fake kernels use it (they must work on symbolic sizes, so they cannot call into C++). The rules and the
 messages are the same as the C++ ones, in the same order; tests/test_geometry.py pins the two copies together.

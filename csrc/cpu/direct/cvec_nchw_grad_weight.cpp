@@ -8,7 +8,8 @@ namespace {
 // Where a group's input channels fill whole vectors (ResNeXt's 512@14 and 1024@7 stages have Cg = 16 and 32; dense
 // layers) and the kernel is 3x3: gw[k, c0 .. c0 + V, i, j] = sum over positions q of gy[k, q], one element
 // broadcast, times x[c0 .. c0 + V, tap (i, j) at q], one vector. This is a GEMM micro-kernel's outer-product
-// update, with no horizontal sums and no lane masks, where GradWeight's walk masks every vector of a padded 14x14
+// update, with no horizontal sums and no lane masks, where dense_nchw_grad_weight's walk masks every vector of a padded
+// 14x14
 // plane and ends each block in horizontal sums. Per channel block and image, x is first packed into a per-thread
 // padded plane of V channels per pixel, through the padding map (so every mode is exact and the loop has no edges),
 // 64-byte aligned so no load straddles two cache lines. K2 output channels at a time: 9 * K2 accumulators, then 9
@@ -66,7 +67,6 @@ void pack_padded_channel_block(const ConvGeometry& g, const T* xc, Strides4 xs, 
 }
 
 // A thread owns (group, block of V input channels), and so gw[., c0 .. c0 + V, ., .] of its group: each sum runs in
-
 template <typename T>
 void cvec_nchw_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw, void*) {
   constexpr int V = Vec<T>::size, K2 = simd::kAccumulators >= 16 ? 2 : 1;  // 18 accumulators need 32 registers

@@ -241,7 +241,8 @@ struct Forward {
 };
 
 template <typename T>
-void dense_nchw_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys, void*) {
+void dense_nchw_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y,
+                        Strides4 ys, void*) {
   with_channel_block<Forward, T>(g.Kg(), g, x, xs, w, bias, y, ys);
 }
 

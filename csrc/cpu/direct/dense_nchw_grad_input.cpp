@@ -5,7 +5,8 @@ namespace torchconv {
 inline namespace TC_CPU_CAPABILITY {
 namespace {
 
-// The exact adjoint of Forward, as a scatter: gx[c, tap at q] += sum over k of w[k, c, tap] * gy[k, q]. A thread
+// The exact adjoint of dense_nchw_forward, as a scatter: gx[c, tap at q] += sum over k of w[k, c, tap] * gy[k, q]. A
+// thread
 // owns (image, group) and so every gx plane it writes.
 template <typename T, int KB>
 struct GradInputScatter {

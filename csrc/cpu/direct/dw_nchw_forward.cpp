@@ -46,7 +46,8 @@ void depthwise_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* 
 }
 
 template <typename T>
-void dw_nchw_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys, void*) {
+void dw_nchw_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys,
+                     void*) {
   const auto f = g.kh == 3 ? (g.sh == 1 ? &depthwise_forward<T, 3, 1> : &depthwise_forward<T, 3, 2>)
                            : (g.sh == 1 ? &depthwise_forward<T, 5, 1> : &depthwise_forward<T, 5, 2>);
   f(g, x, xs, w, bias, y, ys);

@@ -66,7 +66,8 @@ void depthwise_grad_input_s2(const ConvGeometry& g, const T* gy, Strides4 gys, c
 
 template <typename T>
 void dw_nchw_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs, void*) {
-  g.kh == 3 ? depthwise_grad_input_s2<T, 3>(g, gy, gys, w, gx, gxs) : depthwise_grad_input_s2<T, 5>(g, gy, gys, w, gx, gxs);
+  const auto f = g.kh == 3 ? &depthwise_grad_input_s2<T, 3> : &depthwise_grad_input_s2<T, 5>;
+  f(g, gy, gys, w, gx, gxs);
 }
 
 }  // namespace

@@ -9,7 +9,8 @@ namespace {
 // Depthwise K x K, stride S (1, 2), zero padding: gw[c, i, j] = sum of gy[oh, ow] * x[S oh + i - pad_t,
 // S ow + j - pad_l]. All K * K taps of a channel are vector accumulators at once; a tile of R gy rows is loaded,
 // then each input row under it is loaded once per kernel column and feeds every (gy row, tap row) pair that reads
-// it, as in depthwise_tile (for_each_tile_tap). A thread owns whole channels, so each sum has one order (bitwise reproducible).
+// it, as in depthwise_tile (for_each_tile_tap). A thread owns whole channels, so each sum has one order (bitwise
+// reproducible).
 template <typename T, int K, int S, int R, bool Masked>
 inline void depthwise_grad_weight_tile(const Walk<T>& wk, const T* x, const T* gy, int64_t oh0, int64_t q,
                                        Vec<T> (&acc)[K * K]) {

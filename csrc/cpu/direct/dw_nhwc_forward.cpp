@@ -100,7 +100,8 @@ void along_c_forward_rows(const ConvGeometry& g, const T* x, Strides4 xs, const 
 }
 
 template <typename T>
-void dw_nhwc_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys, void*) {
+void dw_nhwc_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y, Strides4 ys,
+                     void*) {
   Scratch<T> table(g.kh * g.kw * g.C);
   fill_taps_by_channel(g, w, table.p);
   auto rows = &along_c_forward_rows<T, 0, 1>;

@@ -1,4 +1,5 @@
-// The adjoint of dw_nhwc_forward in the input, on channels_last tensors, for strides above 1 and every padding mode other than zero padding at unit stride (that is flipdw_nhwc_grad_input).
+// The adjoint of dw_nhwc_forward in the input, on channels_last tensors, for strides above 1 and every padding mode
+// other than zero padding at unit stride (that is flipdw_nhwc_grad_input).
 #include "cpu/direct/common.h"
 #include "cpu/direct/dw_nhwc.h"
 
@@ -95,13 +96,12 @@ void along_c_grad_input_pixels(const ConvGeometry& g, const T* gyn, Strides4 gys
   }
 }
 
-// The exact adjoint of along_c_forward. In zero padding, as a gather: gx[ih, iw] = sum of w[i, j] * gy[oh, ow] over
+// The exact adjoint of dw_nhwc_forward. In zero padding, as a gather: gx[ih, iw] = sum of w[i, j] * gy[oh, ow] over
 // the taps whose output (oh, ow) = ((ih + pad_t - i dh) / sh, (iw + pad_l - j dw) / sw) is whole and inside, so each
 // gx vector is summed in a register (at stride 2 a quarter of the taps have one) and a thread owns rows of gx. The
 // other modes fold several taps onto one input element, so they scatter through the padding map instead, a thread
 // owning (image, channel block). Either way each gx element is summed in one fixed order. (Unit stride with zero
-// padding does not come here: grad_input runs it as a forward over the flipped kernel.)
-
+// padding does not come here: that is flipdw_nhwc_grad_input.)
 template <typename T>
 void dw_nhwc_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs, void*) {
   constexpr int V = Vec<T>::size;

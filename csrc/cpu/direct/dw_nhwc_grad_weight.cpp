@@ -87,7 +87,6 @@ void along_c_grad_weight_square(const ConvGeometry& g, const T* x, Strides4 xs, 
 
 // Any other kernel: gw[c, tap] = sum over images and pixels of gy * x at the tap, J taps of a channel block at a
 // time as register accumulators. A thread owns channel blocks, so each sum runs in one fixed order.
-
 template <typename T>
 void dw_nhwc_grad_weight(const ConvGeometry& g, const T* x, Strides4 xs, const T* gy, Strides4 gys, T* gw, void*) {
   if (along_c_tiled_square(g))

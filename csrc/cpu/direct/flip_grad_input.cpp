@@ -55,7 +55,8 @@ void flipdw_nchw_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, co
 }
 
 template <typename T>
-void flipdense_nchw_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs, void*) {
+void flipdense_nchw_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs,
+                               void*) {
   as_forward(dense_nchw_forward_fns, g, gy, gys, w, gx, gxs);
 }
 

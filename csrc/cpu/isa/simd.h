@@ -1,5 +1,5 @@
 // SIMD vectors for the ISA the including file is compiled for. Only the per-ISA kernel files include this, inside
-// their own inline namespace (see the top of direct.cpp), so each ISA gets its own copy of every function here.
+// their own inline namespace (see the top of cpu/direct/common.h), so each ISA gets its own copy of every function here.
 //
 // Vec<T> is a vector of `size` lanes with the few operations the direct kernels need. Masks are bit sets (bit l:
 // lane l); a masked load reads only the lanes in the mask and gives 0 elsewhere, so it never touches memory
