@@ -1,7 +1,8 @@
 """torchconv: convolution kernels for PyTorch, as torch custom ops with autograd.
 
     torchconv.conv2d / conv1d         drop-in for torch.nn.functional.conv2d / conv1d
-    torchconv.nn.Conv2d / Conv1d      drop-in for torch.nn.Conv2d / Conv1d
+    torchconv.conv_transpose2d / 1d   drop-in for torch.nn.functional.conv_transpose2d / 1d
+    torchconv.nn.Conv2d / Conv1d      drop-in for torch.nn.Conv2d / Conv1d (and ConvTranspose2d / 1d)
     torchconv.convert(model)          swaps the convolutions of a model
 """
 
@@ -10,7 +11,7 @@ import torch  # noqa: F401  (torch first: _C resolves its symbols against the lo
 from . import _C  # registers torch.ops.torchconv.*
 from . import _ops  # noqa: F401  (fake kernels and autograd)
 from . import nn
-from .functional import conv1d, conv2d, explain, kernels
+from .functional import conv1d, conv2d, conv_transpose1d, conv_transpose2d, explain, kernels
 from .nn import convert
 
 __version__ = _C.__version__
@@ -27,4 +28,4 @@ def build_info():
     }
 
 
-__all__ = ["conv1d", "conv2d", "convert", "explain", "kernels", "nn", "build_info"]
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "convert", "explain", "kernels", "nn", "build_info"]

@@ -4,7 +4,7 @@ import torch
 
 from . import _C, _ops
 
-__all__ = ["conv2d", "conv1d", "explain", "kernels"]
+__all__ = ["conv2d", "conv1d", "conv_transpose2d", "conv_transpose1d", "explain", "kernels"]
 
 
 def _pair(v, name):
@@ -97,6 +97,77 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
                          f"{tuple(padding)}")
     out = conv2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, _single(stride, "stride")), pad,
                  (1, _single(dilation, "dilation")), groups, padding_mode=padding_mode, algorithm=algorithm)
+    return out.squeeze(-2)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
+                     algorithm="auto"):
+    """Like torch.nn.functional.conv_transpose2d, computed by torchconv: the adjoint of conv2d in its input (the op
+    torch.ops.torchconv.conv2d_grad_input), plus the bias.
+
+    weight is (in_channels, out_channels / groups, kh, kw), as torch's. The output is (N, out_channels, H_out, W_out)
+    with H_out = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1, and output_padding must
+    be smaller than the stride or the dilation. algorithm is conv2d's (its grad_input kernels run here).
+    """
+    if input.dim() not in (3, 4):
+        raise RuntimeError(f"torchconv: expected 3-D (unbatched) or 4-D (batched) input to conv_transpose2d, got "
+                           f"input of size {tuple(input.shape)}")
+    if weight.dim() != 4:
+        raise RuntimeError(f"torchconv: expected a 4-D weight (in_channels, out_channels / groups, kh, kw), got "
+                           f"weight of size {tuple(weight.shape)}")
+    unbatched = input.dim() == 3
+    if unbatched:
+        input = input.unsqueeze(0)
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    padding, output_padding = _pair(padding, "padding"), _pair(output_padding, "output_padding")
+    if any(p < 0 for p in padding) or any(p < 0 for p in output_padding):
+        raise RuntimeError(f"torchconv: padding and output_padding must be non-negative, got padding "
+                           f"{tuple(padding)} and output_padding {tuple(output_padding)}")
+    if any(s <= 0 for s in stride) or any(d <= 0 for d in dilation):
+        raise RuntimeError(f"torchconv: stride and dilation must be positive, got stride {tuple(stride)} and "
+                           f"dilation {tuple(dilation)}")
+    if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation)):
+        raise RuntimeError(f"torchconv: output_padding {tuple(output_padding)} must be smaller than the stride "
+                           f"{tuple(stride)} or the dilation {tuple(dilation)}, in each dimension")
+    if groups <= 0 or weight.shape[0] % groups != 0:
+        raise RuntimeError(f"torchconv: in_channels {weight.shape[0]} (the weight's first dimension) is not "
+                           f"divisible by groups {groups}")
+    if input.shape[1] != weight.shape[0]:
+        raise RuntimeError(f"torchconv: input has {input.shape[1]} channels, but weight of size "
+                           f"{tuple(weight.shape)} expects {weight.shape[0]} (its first dimension)")
+    extent = [d * (k - 1) + 1 for d, k in zip(dilation, weight.shape[2:])]
+    out_hw = [(n - 1) * s - 2 * p + e + op
+              for n, s, p, e, op in zip(input.shape[2:], stride, padding, extent, output_padding)]
+    if any(o <= 0 for o in out_hw):
+        raise RuntimeError(f"torchconv: conv_transpose2d of input {tuple(input.shape)} with weight "
+                           f"{tuple(weight.shape)}, stride {tuple(stride)}, padding {tuple(padding)} and dilation "
+                           f"{tuple(dilation)} gives a non-positive output size {tuple(out_hw)}")
+    # The forward convolution of an out_hw image has one more output row or column than input has when the
+    # output_padding reaches the stride (possible when the dilation is larger): those read zeros.
+    natural = [(o + 2 * p - e) // s + 1 for o, p, e, s in zip(out_hw, padding, extent, stride)]
+    if natural != list(input.shape[2:]):
+        input = torch.nn.functional.pad(input, (0, natural[1] - input.shape[3], 0, natural[0] - input.shape[2]))
+    size = [input.shape[0], weight.shape[1] * groups, *out_hw]
+    pad4 = [padding[1], padding[1], padding[0], padding[0]]
+    out = _ops.call(_ops.ops.conv2d_grad_input, input, weight, size, stride, pad4, dilation, groups, "zeros",
+                    algorithm)
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
+                     algorithm="auto"):
+    """Like torch.nn.functional.conv_transpose1d: conv_transpose2d with H = 1."""
+    if input.dim() not in (2, 3):
+        raise RuntimeError(f"torchconv: expected 2-D (unbatched) or 3-D (batched) input to conv_transpose1d, got "
+                           f"input of size {tuple(input.shape)}")
+    if weight.dim() != 3:
+        raise RuntimeError(f"torchconv: expected a 3-D weight (in_channels, out_channels / groups, k), got weight "
+                           f"of size {tuple(weight.shape)}")
+    out = conv_transpose2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, _single(stride, "stride")),
+                           (0, _single(padding, "padding")), (0, _single(output_padding, "output_padding")), groups,
+                           (1, _single(dilation, "dilation")), algorithm=algorithm)
     return out.squeeze(-2)
 
 

@@ -4,7 +4,7 @@ import torch
 
 from . import functional as F
 
-__all__ = ["Conv1d", "Conv2d", "convert"]
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "convert"]
 
 
 class _TorchconvConv:
@@ -36,7 +36,37 @@ class Conv1d(_TorchconvConv, torch.nn.Conv1d):
                         padding_mode=self.padding_mode, algorithm=self.algorithm)
 
 
-_REPLACEMENTS = {torch.nn.Conv2d: Conv2d, torch.nn.Conv1d: Conv1d}
+class _TorchconvConvTranspose:
+    """Mixin: the torch constructor, plus `algorithm`; forward(input, output_size=None) as torch's."""
+
+    def __init__(self, *args, algorithm="auto", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.algorithm = algorithm
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.algorithm == "auto" else f", algorithm={self.algorithm!r}")
+
+    def forward(self, input, output_size=None):
+        if self.padding_mode != "zeros":
+            raise ValueError(f"Only 'zeros' padding mode is supported for {type(self).__name__}")
+        dims = len(self.kernel_size)
+        output_padding = self._output_padding(input, output_size, self.stride, self.padding, self.kernel_size,
+                                              dims, self.dilation)
+        fn = F.conv_transpose2d if dims == 2 else F.conv_transpose1d
+        return fn(input, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups,
+                  self.dilation, algorithm=self.algorithm)
+
+
+class ConvTranspose2d(_TorchconvConvTranspose, torch.nn.ConvTranspose2d):
+    """torch.nn.ConvTranspose2d computed by torchconv: same constructor, parameters and state_dict."""
+
+
+class ConvTranspose1d(_TorchconvConvTranspose, torch.nn.ConvTranspose1d):
+    """torch.nn.ConvTranspose1d computed by torchconv: same constructor, parameters and state_dict."""
+
+
+_REPLACEMENTS = {torch.nn.Conv2d: Conv2d, torch.nn.Conv1d: Conv1d, torch.nn.ConvTranspose2d: ConvTranspose2d,
+                 torch.nn.ConvTranspose1d: ConvTranspose1d}
 
 
 def _converted(module, algorithm):
@@ -52,7 +82,8 @@ def _converted(module, algorithm):
 
 
 def convert(module, *, algorithm="auto"):
-    """Replace every torch.nn.Conv1d / Conv2d in `module` (recursively, in place) by its torchconv twin.
+    """Replace every torch.nn.Conv1d / Conv2d / ConvTranspose1d / ConvTranspose2d in `module` (recursively, in
+    place) by its torchconv twin.
 
     Returns the module (a new one only if `module` is itself a convolution).
     """
