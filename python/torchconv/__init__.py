@@ -4,13 +4,14 @@
     torchconv.conv_transpose2d / 1d   drop-in for torch.nn.functional.conv_transpose2d / 1d
     torchconv.nn.Conv2d / Conv1d      drop-in for torch.nn.Conv2d / Conv1d (and ConvTranspose2d / 1d)
     torchconv.convert(model)          swaps the convolutions of a model
+    torchconv.signal.convolve2d, ...  scipy.signal's convolve2d / correlate2d / convolve / correlate on tensors
 """
 
 import torch  # noqa: F401  (torch first: _C resolves its symbols against the loaded libtorch)
 
 from . import _C  # registers torch.ops.torchconv.*
 from . import _ops  # noqa: F401  (fake kernels and autograd)
-from . import nn
+from . import nn, signal
 from .functional import conv1d, conv2d, conv_transpose1d, conv_transpose2d, explain, kernels
 from .nn import convert
 
@@ -28,4 +29,4 @@ def build_info():
     }
 
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "convert", "explain", "kernels", "nn", "build_info"]
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "convert", "explain", "kernels", "nn", "signal", "build_info"]
