@@ -44,6 +44,17 @@ def _padding4(padding, kernel_size, dilation, stride):
                      f"(left, right, top, bottom) ints, got {tuple(padding)}")
 
 
+def _check_ranks(input, weight, spatial, fn, weight_dims):
+    """The rank checks of every public function: input (spatial + 1)-D unbatched or (spatial + 2)-D, and the weight
+    (spatial + 2)-D, laid out as weight_dims says."""
+    if input.dim() not in (spatial + 1, spatial + 2):
+        raise RuntimeError(f"torchconv: expected {spatial + 1}-D (unbatched) or {spatial + 2}-D (batched) input to "
+                           f"{fn}, got input of size {tuple(input.shape)}")
+    if weight.dim() != spatial + 2:
+        raise RuntimeError(f"torchconv: expected a {spatial + 2}-D weight ({weight_dims}), got weight of size "
+                           f"{tuple(weight.shape)}")
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
            algorithm="auto"):
     """Like torch.nn.functional.conv2d, computed by torchconv.
@@ -53,12 +64,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     algorithm picks the kernel: 'auto' (the default), 'im2col', 'direct', or a kernel's name from
     torchconv.kernels(), which forces that kernel in its pass and its family in the others.
     """
-    if input.dim() not in (3, 4):
-        raise RuntimeError(f"torchconv: expected 3-D (unbatched) or 4-D (batched) input to conv2d, got input of "
-                           f"size {tuple(input.shape)}")
-    if weight.dim() != 4:
-        raise RuntimeError(f"torchconv: expected a 4-D weight (out_channels, in_channels / groups, kh, kw), got "
-                           f"weight of size {tuple(weight.shape)}")
+    _check_ranks(input, weight, 2, "conv2d", "out_channels, in_channels / groups, kh, kw")
     unbatched = input.dim() == 3
     if unbatched:
         input = input.unsqueeze(0)
@@ -80,12 +86,7 @@ def _single(v, name):
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
            algorithm="auto"):
     """Like torch.nn.functional.conv1d: the 2-D op with H = 1. padding may also be a 2-tuple (left, right)."""
-    if input.dim() not in (2, 3):
-        raise RuntimeError(f"torchconv: expected 2-D (unbatched) or 3-D (batched) input to conv1d, got input of "
-                           f"size {tuple(input.shape)}")
-    if weight.dim() != 3:
-        raise RuntimeError(f"torchconv: expected a 3-D weight (out_channels, in_channels / groups, k), got "
-                           f"weight of size {tuple(weight.shape)}")
+    _check_ranks(input, weight, 1, "conv1d", "out_channels, in_channels / groups, k")
     if isinstance(padding, str):
         pad = padding
     elif isinstance(padding, int):
@@ -109,12 +110,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     with H_out = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1, and output_padding must
     be smaller than the stride or the dilation. algorithm is conv2d's (its grad_input kernels run here).
     """
-    if input.dim() not in (3, 4):
-        raise RuntimeError(f"torchconv: expected 3-D (unbatched) or 4-D (batched) input to conv_transpose2d, got "
-                           f"input of size {tuple(input.shape)}")
-    if weight.dim() != 4:
-        raise RuntimeError(f"torchconv: expected a 4-D weight (in_channels, out_channels / groups, kh, kw), got "
-                           f"weight of size {tuple(weight.shape)}")
+    _check_ranks(input, weight, 2, "conv_transpose2d", "in_channels, out_channels / groups, kh, kw")
     unbatched = input.dim() == 3
     if unbatched:
         input = input.unsqueeze(0)
@@ -159,12 +155,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
                      algorithm="auto"):
     """Like torch.nn.functional.conv_transpose1d: conv_transpose2d with H = 1."""
-    if input.dim() not in (2, 3):
-        raise RuntimeError(f"torchconv: expected 2-D (unbatched) or 3-D (batched) input to conv_transpose1d, got "
-                           f"input of size {tuple(input.shape)}")
-    if weight.dim() != 3:
-        raise RuntimeError(f"torchconv: expected a 3-D weight (in_channels, out_channels / groups, k), got weight "
-                           f"of size {tuple(weight.shape)}")
+    _check_ranks(input, weight, 1, "conv_transpose1d", "in_channels, out_channels / groups, k")
     out = conv_transpose2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, _single(stride, "stride")),
                            (0, _single(padding, "padding")), (0, _single(output_padding, "output_padding")), groups,
                            (1, _single(dilation, "dilation")), algorithm=algorithm)
