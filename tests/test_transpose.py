@@ -45,22 +45,22 @@ def run(c, dtype):
     return y, ref, torch.autograd.grad(y, inputs, gy), torch.autograd.grad(ref, inputs, gy)
 
 
+def check(c, dtype, tol):
+    y, ref, grads, ref_grads = run(c, dtype)
+    for a, b in zip((y, *grads), (ref, *ref_grads)):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
 @settings(max_examples=120, deadline=None)
 @given(transpose_cases())
 def test_matches_torch_float64(c):
-    y, ref, grads, ref_grads = run(c, torch.float64)
-    torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-10)
-    for a, b in zip(grads, ref_grads):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    check(c, torch.float64, 1e-10)
 
 
 @settings(max_examples=40, deadline=None)
 @given(transpose_cases())
 def test_matches_torch_float32(c):
-    y, ref, grads, ref_grads = run(c, torch.float32)
-    torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-4)
-    for a, b in zip(grads, ref_grads):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    check(c, torch.float32, 1e-4)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

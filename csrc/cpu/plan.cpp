@@ -1,6 +1,7 @@
 // The kernel registry and the auto rule. Each rule's timings are in bench/DECISIONS.md, under the rule's name.
 #include "cpu/plan.h"
 
+#include "common/flipped.h"
 #include "cpu/im2col/conv2d_im2col.h"
 #include "cpu/runtime.h"
 
@@ -25,14 +26,6 @@ bool grad_input_is_forward(const ConvGeometry& g) {
   const int64_t ekh = (g.kh - 1) * g.dh, ekw = (g.kw - 1) * g.dw;
   return g.mode == PadMode::Zeros && g.sh == 1 && g.sw == 1 && g.pad_t <= ekh && g.pad_b <= ekh &&
          g.pad_l <= ekw && g.pad_r <= ekw;
-}
-// The forward that grad_input runs in that case: gy is its input, gx its output (cpu/direct/flip_grad_input.cpp).
-ConvGeometry flipped(const ConvGeometry& g) {
-  ConvGeometry t = g;
-  t.C = g.K, t.K = g.C, t.H = g.OH, t.W = g.OW, t.OH = g.H, t.OW = g.W;
-  t.pad_t = (g.kh - 1) * g.dh - g.pad_t, t.pad_b = (g.kh - 1) * g.dh - g.pad_b;
-  t.pad_l = (g.kw - 1) * g.dw - g.pad_l, t.pad_r = (g.kw - 1) * g.dw - g.pad_r;
-  return t;
 }
 bool flip_dw(const ConvGeometry& g, size_t) { return grad_input_is_forward(g) && depthwise(g); }
 bool flip_dw_tile(const ConvGeometry& g, size_t e) {

@@ -2,20 +2,12 @@
 // itself a grouped convolution, gy correlated with the kernel flipped and transposed within each group, padded by
 // (extent - pad). The gather form keeps each gx sum in a register, where the scatter (dense_nchw_grad_input) reads
 // and writes gx once per tap. One entry per forward kernel it runs; the plan picks which (cpu/plan.cpp).
+#include "common/flipped.h"
 #include "cpu/direct/common.h"
 
 namespace torchconv {
 inline namespace TC_CPU_CAPABILITY {
 namespace {
-
-// The forward's geometry for the flipped problem: gy is its input, gx its output.
-ConvGeometry flipped(const ConvGeometry& g) {
-  const int64_t ekh = (g.kh - 1) * g.dh, ekw = (g.kw - 1) * g.dw;
-  ConvGeometry t = g;
-  t.C = g.K, t.K = g.C, t.H = g.OH, t.W = g.OW, t.OH = g.H, t.OW = g.W;
-  t.pad_t = ekh - g.pad_t, t.pad_b = ekh - g.pad_b, t.pad_l = ekw - g.pad_l, t.pad_r = ekw - g.pad_r;
-  return t;
-}
 
 // wt = w flipped and transposed within each group: (C, K / groups, kh, kw). Threaded, in blocks of 16 input
 // channels: per k, one read of 16 * taps neighbouring weights, where a plain k, c loop jumps Cg * taps elements per
