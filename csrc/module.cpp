@@ -36,18 +36,25 @@ torchconv::Strides4 strides_of(int64_t C, int64_t H, int64_t W, bool channels_la
   return {C * H * W, H * W, W, 1};
 }
 
-// The plan for this pass of this convolution, on contiguous (or channels_last) float32 or float64 tensors:
-// (family, kernel, why this family, what the kernel is for, workspace bytes).
+// The plan for this pass of this convolution, on contiguous (or channels_last) tensors of dtype, as the adapter
+// makes it (cpu/adapter.h): a half dtype is planned for float32 copies of a chunk of the batch. Returns (family,
+// kernel, why this family, what the kernel is for, workspace bytes: the kernel's and the float32 copies').
 py::tuple explain(const std::string& pass, const Sizes& input_size, const Sizes& weight_size, const Sizes& stride,
                   const Sizes& padding, const Sizes& dilation, int64_t groups, const std::string& padding_mode,
-                  const std::string& algorithm, bool channels_last, int64_t elem_size) {
-  const auto g = geometry(input_size, weight_size, stride, padding, dilation, groups, padding_mode);
+                  const std::string& algorithm, bool channels_last, const std::string& dtype) {
+  const bool half = dtype == "bfloat16" || dtype == "float16";
+  if (!half && dtype != "float32" && dtype != "float64")
+    throw std::invalid_argument("unsupported dtype " + dtype + "; supported: float32, float64, bfloat16, float16");
+  auto g = geometry(input_size, weight_size, stride, padding, dilation, groups, padding_mode);
+  const int64_t staging = half ? torchconv::staging_bytes(g) : 0;
+  if (half) g.N = torchconv::staging_images(g);
+  const size_t elem = dtype == "float64" ? 8 : 4;
   const torchconv::Operands ops{strides_of(g.C, g.H, g.W, channels_last), strides_of(g.K, g.OH, g.OW, channels_last),
-                                static_cast<size_t>(elem_size)};
+                                elem};
   const auto plan = torchconv::make_plan(g, parse_pass(pass), algorithm, ops);
   const auto& row = *plan.row;
   return py::make_tuple(torchconv::family_name(row.family), row.name, plan.why, row.reason,
-                        row.workspace(g, static_cast<size_t>(elem_size)));
+                        row.workspace(g, elem) + staging);
 }
 
 // Every row of the registry, in the plan's order.
@@ -87,7 +94,7 @@ PYBIND11_MODULE(_C, m) {
         "Threads of torch's intra-op pool, which every torchconv parallel loop runs on.");
   m.def("explain", &explain, py::arg("pass_"), py::arg("input_size"), py::arg("weight_size"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"), py::arg("algorithm"),
-        py::arg("channels_last"), py::arg("elem_size"),
+        py::arg("channels_last"), py::arg("dtype"),
         "(family, kernel, why, kernel's reason, workspace bytes) of the plan for this pass and geometry.");
   m.def("kernels", &kernels, "Every kernel of the registry, in the plan's order of preference.");
 }

@@ -18,7 +18,8 @@ classified as
                         circular pads wider than the input, no input or output channels, an empty input plane in
                         zero padding) and torchconv computes what
                         numpy.pad's index maps followed by an unpadded convolution give
-    refused_documented  torchconv refuses a dtype other than float32 / float64 that torch computes
+    refused_documented  torchconv refuses a dtype other than float32 / float64 / bfloat16 / float16 that torch
+                        computes
     defect              anything else: a crash, a hang, a mismatch, a refusal of what torch computes, a value where
                         torch raises, or another exception type
 
@@ -54,7 +55,7 @@ TORCH_MODES = ("reflect", "replicate", "circular")  # the modes F.pad has
 CLASSES = ("equal", "both_raise", "extension", "refused_documented", "defect")
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
           "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32}
-SUPPORTED_DTYPES = (torch.float32, torch.float64)
+SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 CLEAN_ERRORS = (RuntimeError, ValueError, TypeError)
 INT64_MAX = 2**63 - 1
 # Far above any allocation (2**40), at torchconv's size limit (2**62), at the edge of int64 and beyond it.
@@ -86,7 +87,7 @@ def _draw(r):
     g = _draw_layer(r)
     for _ in range(_pick(r, {0: 60, 1: 30, 2: 10})):
         _pick(r, MUTATIONS)(r, g)
-    dtype = _pick(r, {"float64": 50, "float32": 50})
+    dtype = _pick(r, {"float64": 40, "float32": 40, "bfloat16": 10, "float16": 10})
     x_shape = g.get("x_shape") or ([g["C"], g["H"], g["W"]] if g["unbatched"] else [g["N"], g["C"], g["H"], g["W"]])
     w_shape = g.get("w_shape") or [g["K"], g["Cg"], g["kh"], g["kw"]]
     case = {

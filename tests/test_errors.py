@@ -47,7 +47,8 @@ CASES = [
     ("bias size", base(b=(5,)), r"expected bias of size \(6\), one per output channel, got a 1-D bias with 5"),
     ("bias rank", base(b=(6, 1)), r"expected bias of size \(6\), one per output channel, got a 2-D bias"),
     ("dtype mismatch", base(wdtype=torch.float32), r"weight has dtype float32 but input has dtype float64"),
-    ("float16", base(dtype=torch.float16), r"unsupported dtype float16 of input; supported: float32, float64"),
+    ("int32", base(dtype=torch.int32), r"unsupported dtype int32 of input; supported: float32, float64, bfloat16, "
+                                       r"float16"),
     ("int64", base(dtype=torch.int64), r"unsupported dtype int64 of input"),
     ("padding overflow", base(pad=[0, 0, 2**62, 2**62]), r"padded input or dilated kernel size would overflow"),
     ("output overflow", base(x=(2, 4, 1, 1), pad=[2**40] * 4),
@@ -106,8 +107,10 @@ def test_grad_ops_check_dtypes(device):
     gy = torch.randn(2, 6, 8, 8, device=device)
     with pytest.raises(RuntimeError, match=r"weight has dtype float64 but grad_output has dtype float32"):
         OPS.conv2d_grad_input(gy, w, list(x.shape), *GRAD_ARGS)
-    with pytest.raises(RuntimeError, match=r"unsupported dtype bfloat16 of input"):
-        OPS.conv2d_grad_weight(x.bfloat16(), gy.bfloat16(), list(w.shape), *GRAD_ARGS)
+    with pytest.raises(RuntimeError, match=r"unsupported dtype int64 of input"):
+        OPS.conv2d_grad_weight(x.long(), gy.long(), list(w.shape), *GRAD_ARGS)
+    with pytest.raises(RuntimeError, match=r"grad_output has dtype bfloat16 but input has dtype float16"):
+        OPS.conv2d_grad_weight(x.half(), gy.bfloat16(), list(w.shape), *GRAD_ARGS)
 
 
 def test_device_mismatch():

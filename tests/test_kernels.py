@@ -118,30 +118,58 @@ def tolerance(dtype, reduction):
     return dict(rtol=1e-5, atol=4e-7 * max(1, reduction) + 1e-6)
 
 
-@pytest.mark.parametrize("name,c,mode,layout,dtype", PARAMS)
-def test_kernel_matches_torch(name, c, mode, layout, dtype):
+def run_kernel(name, c, mode, layout, dtype, operands=None):
+    """The kernel's pass on the case's random operands in dtype and layout (or on `operands`: x, w, b, gy), after
+    checking that the plan picks this kernel for them. Returns (result, float64 reference on the operands' values,
+    operands, reduction length)."""
     pass_ = PASS_OF[name]
     args = (list(c["stride"]), list(c["pad"]), list(c["dil"]), c["groups"], mode)
     if layout != "sliced":  # the plan picks this kernel for these tensors (and raises if it does not apply)
         plan = torchconv.explain(c["x"], c["w"], c["stride"], c["pad"], c["dil"], c["groups"], padding_mode=mode,
                                  algorithm=name, channels_last=layout == "channels_last", dtype=dtype)
         assert (plan if pass_ == "forward" else plan[pass_])["kernel"] == name
-    g = torch.Generator().manual_seed(7)
-    x64 = torch.randn(c["x"], generator=g, dtype=torch.float64, requires_grad=True)
-    w64 = torch.randn(c["w"], generator=g, dtype=torch.float64, requires_grad=True)
-    b64 = torch.randn(c["w"][0], generator=g, dtype=torch.float64)
-    y64 = reference_conv2d(x64, w64, b64, *args[:4], mode=mode)
-    gy64 = torch.randn(y64.shape, generator=g, dtype=torch.float64)
-    ref_gx, ref_gw = torch.autograd.grad(y64, (x64, w64), gy64)
-    x, w, gy = (make_layout(t.detach().to(dtype), layout) for t in (x64, w64, gy64))
+    if operands is None:
+        g = torch.Generator().manual_seed(7)
+        x, w, b = (torch.randn(shape, generator=g, dtype=torch.float64) for shape in (c["x"], c["w"], c["w"][0]))
+        gy = torch.randn(reference_conv2d(x, w, None, *args[:4], mode=mode).shape, generator=g, dtype=torch.float64)
+        operands = tuple(make_layout(t.to(dtype), layout) if t.dim() == 4 else t.to(dtype) for t in (x, w, b, gy))
+    x, w, b, gy = operands
+    x64, w64 = x.double().requires_grad_(), w.double().requires_grad_()
+    y64 = reference_conv2d(x64, w64, b.double(), *args[:4], mode=mode)
+    ref_gx, ref_gw = torch.autograd.grad(y64, (x64, w64), gy.double())
     ops = torch.ops.torchconv
     Kg, Cg = c["w"][0] // c["groups"], c["w"][1]
     taps = c["w"][2] * c["w"][3]
     if pass_ == "forward":
-        got, ref, reduction = ops.conv2d(x, w, b64.to(dtype), *args, name), y64, Cg * taps
+        got, ref, reduction = ops.conv2d(x, w, b, *args, name), y64, Cg * taps
     elif pass_ == "grad_input":
         got, ref, reduction = ops.conv2d_grad_input(gy, w, list(c["x"]), *args, name), ref_gx, Kg * taps
     else:
         got, ref, reduction = ops.conv2d_grad_weight(x, gy, list(c["w"]), *args, name), ref_gw, y64[0, 0].numel()
     assert got.dtype == dtype
-    torch.testing.assert_close(got.double(), ref.detach(), **tolerance(dtype, reduction))
+    return got, ref.detach(), operands, reduction
+
+
+@pytest.mark.parametrize("name,c,mode,layout,dtype", PARAMS)
+def test_kernel_matches_torch(name, c, mode, layout, dtype):
+    got, ref, _, reduction = run_kernel(name, c, mode, layout, dtype)
+    torch.testing.assert_close(got.double(), ref, **tolerance(dtype, reduction))
+
+
+HALF_PARAMS = [pytest.param(name, cases[0], cases[0]["modes"][-1], layout, dtype,
+                            id=f"{name}-0-{cases[0]['modes'][-1]}-{layout}-{str(dtype)[6:]}")
+               for name, cases in CASES.items() for layout in cases[0]["layouts"]
+               for dtype in (torch.bfloat16, torch.float16)]
+
+
+@pytest.mark.parametrize("name,c,mode,layout,dtype", HALF_PARAMS)
+def test_kernel_half_precision(name, c, mode, layout, dtype):
+    """bfloat16 and float16 run the kernel on float32 copies and round once: the kernel's float32 result, rounded,
+    bit for bit; so within half a unit in the last place of the exact result, plus float32's error."""
+    got, ref, operands, reduction = run_kernel(name, c, mode, layout, dtype)
+    as_float32 = tuple(t.float() if t.dim() == 1 else make_layout(t.float(), layout) for t in operands)
+    got32, _, _, _ = run_kernel(name, c, mode, layout, torch.float32, as_float32)
+    assert torch.equal(got, got32.to(dtype))
+    f32 = tolerance(torch.float32, reduction)
+    half_ulp = torch.finfo(dtype).eps / 2
+    torch.testing.assert_close(got.double(), ref, rtol=f32["rtol"] + half_ulp, atol=f32["atol"] * (1 + half_ulp))

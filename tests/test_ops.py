@@ -62,11 +62,23 @@ def test_every_op_has_samples():
     assert set(torchconv_ops()) == set(SAMPLES), "add opcheck samples for every new op"
 
 
+def _as_dtype(args, dtype):
+    return tuple(a.detach().to(dtype).requires_grad_(a.requires_grad) if isinstance(a, torch.Tensor) else a
+                 for a in args)
+
+
 @pytest.mark.parametrize("name", torchconv_ops())
 def test_opcheck(name):
     op = getattr(torch.ops.torchconv, name).default
     for args in SAMPLES[name]():
         torch.library.opcheck(op, args)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name", torchconv_ops())
+def test_opcheck_half(name, dtype):
+    op = getattr(torch.ops.torchconv, name).default
+    torch.library.opcheck(op, _as_dtype(next(iter(SAMPLES[name]())), dtype))
 
 
 class SmallNet(torch.nn.Module):

@@ -3,6 +3,7 @@
 // then a copy back if the kernel wrote a stand-in.
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -22,8 +23,8 @@ inline Tensor empty4(const std::array<int64_t, 4>& sizes, ScalarType dtype, Memo
     return torch::stable::empty({sizes.data(), 4}, dtype, std::nullopt,
                                 torch::stable::Device(torch::headeronly::DeviceType::CPU), std::nullopt, format);
   } catch (const std::exception&) {
-    const double gib = double(sizes[0]) * sizes[1] * sizes[2] * sizes[3] * (dtype == ScalarType::Double ? 8 : 4) /
-                       double(int64_t(1) << 30);
+    const double gib =
+        double(sizes[0]) * sizes[1] * sizes[2] * sizes[3] * element_size(dtype) / double(int64_t(1) << 30);
     detail::fail("out of memory: could not allocate the ", what, " of size (", sizes[0], ", ", sizes[1], ", ",
                  sizes[2], ", ", sizes[3], "), ", gib, " GiB of ", dtype_name(dtype));
   }
@@ -51,12 +52,10 @@ inline void* workspace(int64_t bytes) {
 // Every call into torch goes through the boxed dispatcher (about a microsecond); skip it when there is nothing to do.
 inline Tensor as_contiguous(const Tensor& t) { return t.is_contiguous() ? t : torch::stable::contiguous(t); }
 
-inline size_t elem_size(const Tensor& t) { return t.scalar_type() == ScalarType::Double ? 8 : 4; }
-
 // The plan for this call, from its input-shaped tensor (x, or the allocated gx) and output-shaped one (y or gy).
 inline Plan plan_call(const ConvGeometry& g, ConvPass pass, const std::string& algorithm, const Tensor& in,
                       const Tensor& out) {
-  return make_plan(g, pass, algorithm, Operands{strides4(in), strides4(out), elem_size(in)});
+  return make_plan(g, pass, algorithm, Operands{strides4(in), strides4(out), size_t(element_size(in.scalar_type()))});
 }
 
 // A tensor as the row reads it: itself, or a contiguous copy (a pass over memory instead of a gather per lane).
@@ -100,26 +99,69 @@ inline bool nothing_to_sum(Tensor& result, const Tensor& a, const Tensor& b) {
   return result.numel() == 0 || a.numel() == 0 || b.numel() == 0;
 }
 
-// Calls f(T{}) with T the C++ type of dtype (already checked to be float32 or float64).
+// Calls f(T{}) with T the C++ type of dtype, the compute dtype of a Batch (float32 or float64).
 template <typename F>
 inline void dispatch_float(ScalarType dtype, const F& f) {
   if (dtype == ScalarType::Float) f(float{});
   else f(double{});
 }
 
-// out[n, k, h, w] = bias[k] (contiguous bias), in out's own layout.
+// out[n, k, h, w] = bias[k] (contiguous bias): a copy from the bias seen with stride 0 along n, h and w, which
+// also converts its dtype.
 inline void fill_with_bias(Tensor& out, const Tensor& bias) {
+  const int64_t strides[4] = {0, 1, 0, 0};
   const auto s = sizes4(out);
-  const Strides4 st = strides4(out);
-  dispatch_float(out.scalar_type(), [&](auto zero) {
-    using T = decltype(zero);
-    T* y = static_cast<T*>(out.mutable_data_ptr());
-    const T* b = static_cast<const T*>(bias.const_data_ptr());
-    for (int64_t n = 0; n < s[0]; ++n)
-      for (int64_t k = 0; k < s[1]; ++k)
-        for (int64_t h = 0; h < s[2]; ++h)
-          for (int64_t w = 0; w < s[3]; ++w) y[n * st.n + k * st.c + h * st.h + w * st.w] = b[k];
-  });
+  const Tensor spread = compat::wrap(const_cast<void*>(bias.const_data_ptr()), {s[0], s[1], s[2], s[3]}, strides,
+                                     bias.scalar_type(), torch::stable::Device(kCpu));
+  torch::stable::copy_(out, spread);
 }
+
+// The batch as the kernels see it. float32 and float64 tensors go to the kernels whole, in place. float16 and
+// bfloat16 ones are computed in float32: the kernels run on float32 copies of a chunk of images at a time
+// (staging_images, cpu/plan.h) and each result is rounded back once. So every kernel serves the half types with
+// float32 accumulation, and a large half-precision batch does not take twice its memory in copies.
+struct Batch {
+  bool staged;
+  ScalarType dtype;  // what the kernels compute in
+  int64_t N, images;  // the batch, and the images of a chunk
+
+  Batch(const ConvGeometry& g, ScalarType t)
+      : staged(is_half(t)), dtype(staged ? ScalarType::Float : t), N(g.N), images(staged ? staging_images(g) : g.N) {}
+
+  // The geometry of a chunk of n images.
+  static ConvGeometry chunk(ConvGeometry g, int64_t n) {
+    g.N = n;
+    return g;
+  }
+  // A small tensor (the weight, the bias) in the compute dtype.
+  Tensor whole(const Tensor& t) const { return staged ? torch::stable::to(t, dtype) : t; }
+  // Where the kernels see a chunk of t: t itself, or a float32 buffer of `images` images laid out as t is.
+  Tensor buffer(const Tensor& t, const char* what) const {
+    if (!staged) return t;
+    auto s = sizes4(t);
+    s[0] = images;
+    return empty4(s, dtype, suggests_channels_last(t) ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous, what);
+  }
+  // The first n images of a buffer.
+  Tensor front(Tensor& buf, int64_t n) const { return n == buf.size(0) ? buf : torch::stable::narrow(buf, 0, 0, n); }
+  // Images [n0, n0 + n) of t, as the kernels read them: t itself, or copied into the front of buf.
+  Tensor load(Tensor& buf, Tensor& t, int64_t n0, int64_t n) const {
+    if (!staged) return t;
+    Tensor part = front(buf, n);
+    torch::stable::copy_(part, torch::stable::narrow(t, 0, n0, n));
+    return part;
+  }
+  // Writes a chunk's result back into images [n0, n0 + n) of t (rounding it to t's dtype).
+  void store(Tensor& t, int64_t n0, const Tensor& part) const {
+    if (!staged) return;
+    Tensor dst = torch::stable::narrow(t, 0, n0, part.size(0));
+    torch::stable::copy_(dst, part);
+  }
+  // f(n0, n) for each chunk [n0, n0 + n), in order.
+  template <typename F>
+  void for_each_chunk(const F& f) const {
+    for (int64_t n0 = 0; n0 < N; n0 += images) f(n0, std::min(images, N - n0));
+  }
+};
 
 }  // namespace torchconv::cpu

@@ -19,24 +19,34 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
   }
   Tensor out = empty4({g.N, g.K, g.OH, g.OW}, input.scalar_type(), output_format(input, weight), "output");
   weight = as_contiguous(weight);  // every kernel reads W as (K, C/groups*kh*kw)
-  const Plan plan = plan_call(g, ConvPass::Forward, algorithm, input, out);
+  const Batch batch(g, input.scalar_type());
+  Tensor xbuf = batch.buffer(input, "float32 copy of the input"), ybuf = batch.buffer(out, "float32 output");
+  const Plan plan = plan_call(Batch::chunk(g, batch.images), ConvPass::Forward, algorithm, xbuf, ybuf);
   if (nothing_to_sum(out, input, weight)) {
     if (bias && out.numel() > 0) fill_with_bias(out, *bias);  // every output is its channel's bias
     return out;
   }
-  Tensor target = output_target(out, *plan.row);
-  dispatch_float(input.scalar_type(), [&](auto zero) {
+  const Tensor weight_c = batch.whole(weight);
+  const std::optional<Tensor> bias_c = bias ? std::optional<Tensor>(batch.whole(*bias)) : std::nullopt;
+  dispatch_float(batch.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* w = cptr<T>(weight);
-    const auto launch = [&](const KernelRow& row) {
-      const Tensor x = operand(input, row);
-      kernel_fns(row.id).get<T>().forward(g, cptr<T>(x), strides4(x), w, bias ? cptr<T>(*bias) : nullptr,
-                                          mptr<T>(target), strides4(target), row_workspace(row, g, sizeof(T)));
-    };
-    run_planned(plan, g, ConvPass::Forward, launch,
-                [&] { return forward_weight_nonfinite<T>(g, w, cptr<T>(target), strides4(target)); });
+    const T* w = cptr<T>(weight_c);
+    batch.for_each_chunk([&](int64_t n0, int64_t n) {
+      const ConvGeometry gc = Batch::chunk(g, n);
+      const Tensor xc = batch.load(xbuf, input, n0, n);
+      Tensor yc = batch.front(ybuf, n);
+      Tensor target = output_target(yc, *plan.row);
+      const auto launch = [&](const KernelRow& row) {
+        const Tensor x = operand(xc, row);
+        kernel_fns(row.id).get<T>().forward(gc, cptr<T>(x), strides4(x), w, bias_c ? cptr<T>(*bias_c) : nullptr,
+                                            mptr<T>(target), strides4(target), row_workspace(row, gc, sizeof(T)));
+      };
+      run_planned(plan, gc, ConvPass::Forward, launch,
+                  [&] { return forward_weight_nonfinite<T>(gc, w, cptr<T>(target), strides4(target)); });
+      finish_output(yc, target);
+      batch.store(out, n0, yc);
+    });
   });
-  finish_output(out, target);
   return out;
 }
 

@@ -16,21 +16,31 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   Tensor grad_input =
       empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight), "input gradient");
   weight = as_contiguous(weight);
-  const Plan plan = plan_call(g, ConvPass::GradInput, algorithm, grad_input, grad_output);
+  const Batch batch(g, weight.scalar_type());
+  Tensor gybuf = batch.buffer(grad_output, "float32 copy of grad_output");
+  Tensor gxbuf = batch.buffer(grad_input, "float32 input gradient");
+  const Plan plan = plan_call(Batch::chunk(g, batch.images), ConvPass::GradInput, algorithm, gxbuf, gybuf);
   if (nothing_to_sum(grad_input, grad_output, weight)) return grad_input;
-  Tensor target = output_target(grad_input, *plan.row);
-  dispatch_float(weight.scalar_type(), [&](auto zero) {
+  const Tensor weight_c = batch.whole(weight);
+  dispatch_float(batch.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T* w = cptr<T>(weight);
-    const auto launch = [&](const KernelRow& row) {
-      const Tensor gy = operand(grad_output, row);
-      kernel_fns(row.id).get<T>().grad_input(g, cptr<T>(gy), strides4(gy), w, mptr<T>(target), strides4(target),
-                                             row_workspace(row, g, sizeof(T)));
-    };
-    run_planned(plan, g, ConvPass::GradInput, launch,
-                [&] { return grad_input_weight_nonfinite<T>(g, w, cptr<T>(target), strides4(target)); });
+    const T* w = cptr<T>(weight_c);
+    batch.for_each_chunk([&](int64_t n0, int64_t n) {
+      const ConvGeometry gc = Batch::chunk(g, n);
+      const Tensor gyc = batch.load(gybuf, grad_output, n0, n);
+      Tensor gxc = batch.front(gxbuf, n);
+      Tensor target = output_target(gxc, *plan.row);
+      const auto launch = [&](const KernelRow& row) {
+        const Tensor gy = operand(gyc, row);
+        kernel_fns(row.id).get<T>().grad_input(gc, cptr<T>(gy), strides4(gy), w, mptr<T>(target), strides4(target),
+                                               row_workspace(row, gc, sizeof(T)));
+      };
+      run_planned(plan, gc, ConvPass::GradInput, launch,
+                  [&] { return grad_input_weight_nonfinite<T>(gc, w, cptr<T>(target), strides4(target)); });
+      finish_output(gxc, target);
+      batch.store(grad_input, n0, gxc);
+    });
   });
-  finish_output(grad_input, target);
   return grad_input;
 }
 

@@ -1,6 +1,9 @@
 // The kernel registry and the auto rule. Each rule's timings are in bench/DECISIONS.md, under the rule's name.
 #include "cpu/plan.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "common/flipped.h"
 #include "cpu/im2col/conv2d_im2col.h"
 #include "cpu/runtime.h"
@@ -211,6 +214,23 @@ Plan make_plan(const ConvGeometry& g, ConvPass pass, const std::string& requeste
 
 const KernelRow& im2col_row(const ConvGeometry& g, ConvPass pass) {
   return *first_row(g, pass, F::Im2col, Operands{{0, 1, 0, 0}, {0, 1, 0, 0}, 4});
+}
+
+namespace {
+// float32 bytes of one image's input- and output-shaped tensors; a double, as an image may pass 2^63 bytes.
+double image_bytes(const ConvGeometry& g) {
+  return 4.0 * (double(g.C) * double(g.H) * double(g.W) + double(g.K) * double(g.OH) * double(g.OW));
+}
+}  // namespace
+
+int64_t staging_images(const ConvGeometry& g) {
+  const double fit = double(kStagingBytes) / std::max(image_bytes(g), 1.0);
+  return std::min(g.N, std::max<int64_t>(1, fit >= double(g.N) ? g.N : int64_t(fit)));
+}
+
+int64_t staging_bytes(const ConvGeometry& g) {
+  const double bytes = image_bytes(g) * double(staging_images(g));
+  return bytes < 9.0e18 ? int64_t(bytes) : INT64_MAX;
 }
 
 bool reads_in_place(Layout layout, Strides4 s, int64_t W) {

@@ -60,6 +60,13 @@ Plan make_plan(const ConvGeometry& g, ConvPass pass, const std::string& requeste
 // The im2col row of this pass: the redo after a direct pass meets NaN or Inf.
 const KernelRow& im2col_row(const ConvGeometry& g, ConvPass pass);
 
+// float16 and bfloat16 calls are computed in float32, on float32 copies of a chunk of the batch at a time
+// (cpu/adapter.h, Batch): the images per chunk, so that the copies of one chunk's input- and output-shaped tensors
+// take at most kStagingBytes (one image at least), and the bytes those copies take.
+inline constexpr int64_t kStagingBytes = int64_t(32) << 20;
+int64_t staging_images(const ConvGeometry& g);
+int64_t staging_bytes(const ConvGeometry& g);
+
 // Whether a kernel of this layout reads a tensor of these strides (rows W wide) in place.
 bool reads_in_place(Layout layout, Strides4 s, int64_t W);
 

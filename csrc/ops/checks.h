@@ -29,6 +29,11 @@ inline const char* dtype_name(ScalarType t) {
   }
 }
 
+// float16 and bfloat16: stored in half precision, computed in float32.
+inline bool is_half(ScalarType t) { return t == ScalarType::Half || t == ScalarType::BFloat16; }
+inline bool is_supported(ScalarType t) { return t == ScalarType::Float || t == ScalarType::Double || is_half(t); }
+inline int64_t element_size(ScalarType t) { return t == ScalarType::Double ? 8 : is_half(t) ? 2 : 4; }
+
 inline const char* device_name(torch::headeronly::DeviceType t) {
   switch (t) {
     case torch::headeronly::DeviceType::CPU: return "cpu";
@@ -42,14 +47,14 @@ inline void check_4d(const Tensor& t, const char* name) {
   TC_CHECK(t.dim() == 4, "expected ", name, " to be 4-D, got ", t.dim(), "-D");
 }
 
-// Every tensor argument: float32/float64, of the first one's dtype, and on the first one's device, which must be
+// Every tensor argument: float32, float64, bfloat16 or float16, of the first one's dtype, and on the first one's device, which must be
 // the adapter's.
 inline void check_tensors(torch::headeronly::DeviceType device,
                           std::initializer_list<std::pair<const Tensor*, const char*>> ts) {
   const Tensor& first = *ts.begin()->first;
   const ScalarType dtype = first.scalar_type();
-  TC_CHECK(dtype == ScalarType::Float || dtype == ScalarType::Double, "unsupported dtype ", dtype_name(dtype), " of ",
-           ts.begin()->second, "; supported: float32, float64");
+  TC_CHECK(is_supported(dtype), "unsupported dtype ", dtype_name(dtype), " of ", ts.begin()->second,
+           "; supported: float32, float64, bfloat16, float16");
   for (const auto& [t, name] : ts) {
     TC_CHECK(t->device().type() == device, "expected ", name, " on the ", device_name(device), ", like ",
              ts.begin()->second, ", got ", device_name(t->device().type()));

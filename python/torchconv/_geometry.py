@@ -11,7 +11,7 @@ from torch._prims_common import suggest_memory_format
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 ALGORITHMS = ("auto", "im2col", "direct")
-SUPPORTED_DTYPES = (torch.float32, torch.float64)
+SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 _LIMIT = 1 << 62  # sizes above this are refused, as in C++ (where they are computed in 128 bits)
 
 
@@ -46,10 +46,10 @@ def check_4d(t, name):
 
 
 def check_tensors(*named):
-    """Every tensor on the first one's device and of its dtype, which must be float32 or float64."""
+    """Every tensor on the first one's device and of its dtype, which must be one of SUPPORTED_DTYPES."""
     first, first_name = named[0]
     if first.dtype not in SUPPORTED_DTYPES:
-        _fail(f"unsupported dtype {dtype_name(first.dtype)} of {first_name}; supported: float32, float64")
+        _fail(f"unsupported dtype {dtype_name(first.dtype)} of {first_name}; supported: float32, float64, bfloat16, float16")
     for t, name in named:
         if t.device.type != first.device.type:
             _fail(f"expected {name} on the {first.device.type}, like {first_name}, got {t.device.type}")

@@ -3,6 +3,7 @@
 import torch
 
 from . import _C, _ops
+from ._geometry import dtype_name
 
 __all__ = ["conv2d", "conv1d", "conv_transpose2d", "conv_transpose1d", "explain", "kernels"]
 
@@ -148,8 +149,20 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     out = _ops.call(_ops.ops.conv2d_grad_input, input, weight, size, stride, pad4, dilation, groups, "zeros",
                     algorithm)
     if bias is not None:
-        out = out + bias.view(1, -1, 1, 1)
+        out = out + _transposed_bias(bias, out).view(1, -1, 1, 1)
     return out.squeeze(0) if unbatched else out
+
+
+def _transposed_bias(bias, out):
+    """conv_transpose2d's bias, added outside the op: autocast casts it as it casts the op's operands (_autocast.py);
+    otherwise its dtype must be the output's, as conv2d requires."""
+    device = out.device.type
+    if torch.is_autocast_enabled(device) and bias.dtype != torch.float64 and bias.device.type == device:
+        return bias.to(out.dtype)
+    if bias.dtype != out.dtype:
+        raise RuntimeError(f"torchconv: bias has dtype {dtype_name(bias.dtype)} but input has dtype "
+                           f"{dtype_name(out.dtype)}")
+    return bias
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
@@ -170,7 +183,8 @@ def explain(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1
     channels_last) tensors of dtype. Returns, for the forward, a dict with 'kernel' (a row of torchconv.kernels(),
     e.g. 'direct/dw_nchw_forward'), 'algorithm' (its family: 'im2col' or 'direct'), 'reason' (why that family:
     the auto rule, or 'requested'), 'kernel_reason' (what the kernel is for) and 'workspace_bytes' (the scratch it
-    takes); and the same under 'grad_input' and 'grad_weight' (auto may pick a different kernel per pass).
+    takes, with, for bfloat16 and float16, the float32 copies of the chunk of the batch the kernel computes on);
+    and the same under 'grad_input' and 'grad_weight' (auto may pick a different kernel per pass).
     Raises the error conv2d would raise for an invalid geometry or a kernel that does not apply.
     """
     input_shape, weight_shape = list(input_shape), list(weight_shape)
@@ -179,7 +193,7 @@ def explain(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     pad = _padding4(padding, weight_shape[2:], dilation, stride)
     args = (input_shape, weight_shape, stride, pad, dilation, groups, padding_mode, algorithm, channels_last,
-            torch.empty((), dtype=dtype).element_size())
+            dtype_name(dtype))
 
     def one(pass_):
         family, kernel, reason, kernel_reason, workspace = _C.explain(pass_, *args)
