@@ -3,12 +3,13 @@
     python bench/bench.py                      # the default suite, against torch default (oneDNN) and torch native
     python bench/bench.py --suite mobilenetv2 --batch 8 --mode fwdbwd --threads 1 --baseline default
     python bench/bench.py --suite resnet50 --baseline all --peak 231 --chart ratios.png
+    python bench/bench.py --dtype bfloat16 --baseline default
 
 torch and torchconv run in one process, in alternating blocks, and each time is the median over the blocks.
 torch native (torch.backends.mkldnn.enabled = False) is timed in a child process, so oneDNN's state cannot leak
 into it. The unfold baseline (F.unfold + matmul, im2col in torch ops) runs in-process like the default one, on the
 layers it can express, and its output is checked against torch's too. Exit status 1 if any output differs from
-torch's beyond the float32 tolerance.
+the exact result beyond the tests' tolerance for the dtype (float32's, or for bfloat16 and float16 half an ulp more).
 """
 
 import argparse
@@ -99,17 +100,25 @@ def unfold_skip_reason(spec):
 
 ALGORITHM = "auto"  # torchconv's algorithm argument, from --algorithm
 LAYOUT = torch.contiguous_format  # the input's (and so the output's) memory format, from --channels-last
+DTYPE = torch.float32  # the dtype both sides compute in, from --dtype
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def make_case(spec, batch, dtype=torch.float32, backward=False):
-    """Input, weight, and the convolutions to compare by name: "torchconv", "torch", and "unfold" where it applies.
+def make_case(spec, batch, dtype=None, backward=False):
+    """Input, weight, and the convolutions to compare by name: "torchconv", "torch", and "unfold" where it applies,
+    in dtype (default: --dtype's).
 
     With backward, each one computes the gradients of input, weight and bias of its output instead."""
     C, H, W, K, kh, kw, stride, pad, dil, groups, mode = spec
-    g = torch.Generator().manual_seed(0)  # drawn in float64, so both dtypes get the same values
-    x = torch.randn(batch, C, H, W, generator=g, dtype=torch.float64).to(dtype).contiguous(memory_format=LAYOUT)
-    w = (torch.randn(K, C // groups, kh, kw, generator=g, dtype=torch.float64) / (C // groups * kh * kw) ** 0.5).to(dtype)
-    b = torch.randn(K, generator=g, dtype=torch.float64).to(dtype)
+    dtype = dtype or DTYPE
+    g = torch.Generator().manual_seed(0)  # drawn in float64 and rounded to --dtype: every dtype gets the same values
+
+    def values(*shape, scale=1.0):
+        return (torch.randn(shape, generator=g, dtype=torch.float64) * scale).to(DTYPE).to(dtype)
+
+    x = values(batch, C, H, W).contiguous(memory_format=LAYOUT)
+    w = values(K, C // groups, kh, kw, scale=(C // groups * kh * kw) ** -0.5)
+    b = values(K)
     stride, dil = pair(stride), pair(dil)
     conv_padding = symmetric_zero_padding(mode, pad)
 
@@ -137,8 +146,7 @@ def make_case(spec, batch, dtype=torch.float32, backward=False):
         forwards["unfold"] = unfold_forward
     if not backward:
         return x, w, forwards
-    gy = torch.randn(torchconv_forward().shape, generator=g, dtype=torch.float64).to(dtype)
-    gy = gy.contiguous(memory_format=LAYOUT)
+    gy = values(*torchconv_forward().shape).contiguous(memory_format=LAYOUT)
 
     def with_backward(f):
         return lambda: torch.autograd.grad(f(), (x, w, b), gy)
@@ -158,7 +166,7 @@ def workspace(spec, batch, backward):
     """The largest scratch of the timed passes (auto may run im2col in a backward pass and direct in the forward)."""
     C, H, W, K, kh, kw, stride, pad, dil, groups, mode = spec
     plan = torchconv.explain((batch, C, H, W), (K, C // groups, kh, kw), stride, tuple(pad), dil, groups,
-                             padding_mode=mode, algorithm=ALGORITHM, channels_last=LAYOUT == torch.channels_last)
+                             padding_mode=mode, algorithm=ALGORITHM, channels_last=LAYOUT == torch.channels_last, dtype=DTYPE)
     passes = (plan, plan["grad_input"], plan["grad_weight"]) if backward else (plan,)
     return max(p["workspace_bytes"] for p in passes)
 
@@ -182,15 +190,17 @@ def time_alternating(fns, min_block_s=0.05, blocks=7):
 
 
 def verify(spec, batch, names):
-    """{name: (max error, ok)} of each named float32 convolution against torch's float64 one, with the tolerance
-    of the tests (scaled by the reduction)."""
+    """{name: (max error, ok)} of each named convolution in --dtype against torch's float64 one on the same values,
+    with the tolerance of the tests (scaled by the reduction; half an ulp more for bfloat16 and float16, which are
+    rounded once)."""
     _, w, forwards = make_case(spec, batch)
     _, _, forwards64 = make_case(spec, batch, torch.float64)
     with torch.no_grad():
         ref = forwards64["torch"]()
         outputs = {name: forwards[name]() for name in names}
     R = w.shape[1] * w.shape[2] * w.shape[3]
-    tolerance = 4e-7 * R + 1e-6 + 1e-5 * ref.abs().max().item()
+    rounding = torch.finfo(DTYPE).eps / 2 if DTYPE in (torch.bfloat16, torch.float16) else 0.0
+    tolerance = 4e-7 * R + 1e-6 + (1e-5 + rounding) * ref.abs().max().item()
     errors = {name: (y.double() - ref).abs().max().item() for name, y in outputs.items()}
     return {name: (err, err <= tolerance) for name, err in errors.items()}
 
@@ -335,6 +345,8 @@ def main():
                    choices=["auto", "im2col", "direct"] + [k["name"] for k in torchconv.kernels()],
                    help="torchconv's kernel choice: auto (the rule in csrc/cpu/plan.cpp), a family, or one kernel "
                         "(torchconv.kernels(); it must apply to every layer of the suite)")
+    p.add_argument("--dtype", default="float32", choices=list(DTYPES),
+                   help="the dtype of both sides (torchconv computes bfloat16 and float16 in float32)")
     p.add_argument("--channels-last", action="store_true",
                    help="inputs (and output gradients) in channels_last memory format, for both sides")
     p.add_argument("--peak", type=float, default=None, metavar="GFLOPS",
@@ -345,8 +357,9 @@ def main():
                    help="draw the ratios per layer and baseline to this PNG (needs matplotlib)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
-    global ALGORITHM, LAYOUT
+    global ALGORITHM, LAYOUT, DTYPE
     ALGORITHM = a.algorithm
+    DTYPE = DTYPES[a.dtype]
     LAYOUT = torch.channels_last if a.channels_last else torch.contiguous_format
     if a.peak is not None and a.peak <= 0:
         p.error("--peak must be positive")
@@ -373,7 +386,7 @@ def main():
                     "(or install torchconv with the [bench] extra)")
     info = torchconv.build_info()
     print(f"torchconv {info['version']} (kernels: {info['cpu_isa']}), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, suite {a.suite}, batch {a.batch}, float32, "
+          f"{torch.get_num_threads()} threads, suite {a.suite}, batch {a.batch}, {a.dtype}, "
           f"{'forward + backward' if backward else 'forward'}, algorithm {a.algorithm}"
           f"{', channels_last' if a.channels_last else ''}")
     peak, peak_source = peak_gflops(a.peak, torch.get_num_threads())
@@ -388,7 +401,7 @@ def main():
         else:
             out = subprocess.run([sys.executable, __file__, "--child", "--suite", a.suite, "--batch", str(a.batch),
                                   "--baseline", baseline, "--mode", a.mode, "--algorithm", a.algorithm,
-                                  "--threads", str(torch.get_num_threads())]
+                                  "--threads", str(torch.get_num_threads()), "--dtype", a.dtype]
                                  + (["--channels-last"] if a.channels_last else []),
                                  check=True, stdout=subprocess.PIPE, text=True)
             results[baseline] = json.loads(out.stdout)
@@ -396,7 +409,7 @@ def main():
     if a.json:
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as f:
-            json.dump(dict(build=info, torch=torch.__version__, suite=a.suite, batch=a.batch, mode=a.mode,
+            json.dump(dict(build=info, torch=torch.__version__, suite=a.suite, batch=a.batch, mode=a.mode, dtype=a.dtype,
                            threads=torch.get_num_threads(), peak_gflops=peak, peak_source=peak_source,
                            results=results), f, indent=1)
     if a.chart:

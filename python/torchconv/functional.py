@@ -64,6 +64,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     'replicate', 'circular', or numpy's 'symmetric') is applied inside the kernel, without a padded copy;
     algorithm picks the kernel: 'auto' (the default), 'im2col', 'direct', or a kernel's name from
     torchconv.kernels(), which forces that kernel in its pass and its family in the others.
+
+    dtypes: float32, float64, bfloat16 and float16 (the half types computed in float32, rounded once); under
+    torch.autocast the operands are cast to the autocast dtype, as for F.conv2d.
     """
     _check_ranks(input, weight, 2, "conv2d", "out_channels, in_channels / groups, kh, kw")
     unbatched = input.dim() == 3
