@@ -3,12 +3,12 @@
 //
 // Vec<T> is a vector of `size` lanes with the few operations the direct kernels need. Masks are bit sets (bit l:
 // lane l); a masked load reads only the lanes in the mask and gives 0 elsewhere, so it never touches memory
-// outside them. With AVX-512 that is the hardware's fault-suppressing masked load; elsewhere a lane loop.
+// outside them. With AVX-512 and AVX2 that is the hardware's fault-suppressing masked load; elsewhere a lane loop.
 #pragma once
 
 #include <cstdint>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -129,14 +129,161 @@ struct Vec<double> {
   }
 };
 
+#elif defined(__AVX2__)
+// 16 registers: 8 accumulators leave room for the loaded inputs and a broadcast weight.
+constexpr int kAccumulators = 8;
+
+namespace avx2 {
+// All-ones in the 32-bit lanes l whose bit l of m is set (the mask operand of vmaskmov, which suppresses faults
+// in the lanes it leaves out: https://www.felixcloutier.com/x86/vmaskmov).
+inline __m256i mask32(Mask m) {
+  const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(int(m & 0xff)), bits), bits);
+}
+// The same for 64-bit lanes (bits 0-3).
+inline __m256i mask64(Mask m) {
+  const __m256i bits = _mm256_setr_epi64x(1, 2, 4, 8);
+  return _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(int64_t(m & 0xf)), bits), bits);
+}
+// Bit l of m moved to bit 2 l (lane l of an even load reads element 2 l), without BMI2's pdep.
+inline uint32_t spread_even(Mask m) {
+  uint32_t x = m & 0xff;
+  x = (x | (x << 4)) & 0x0f0fu;
+  x = (x | (x << 2)) & 0x3333u;
+  return (x | (x << 1)) & 0x5555u;
+}
+// For each mask of n lanes, the 32-bit source element of each output element of an expanding load: lane l takes
+// element popcount(m below l), and a lane of W 32-bit words takes W consecutive words.
+template <int N, int W>
+struct ExpandTable {
+  uint8_t idx[1 << N][8];
+  constexpr ExpandTable() : idx() {
+    for (int m = 0; m < (1 << N); ++m)
+      for (int l = 0, k = 0; l < N; ++l) {
+        for (int w = 0; w < W; ++w) idx[m][l * W + w] = uint8_t(k * W + w);
+        k += (m >> l) & 1;
+      }
+  }
+};
+inline __m256i expand_index(const uint8_t* idx) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(idx)));
+}
+// Vec::fold's tables (FoldTables) as 32-bit word indices into a's and b's lanes, and a selector of b's.
+template <int N, int W>
+struct FoldWords {
+  int32_t lo[N + 1][8], hi[N + 1][8], lo_b[N + 1][8], hi_b[N + 1][8];
+  constexpr FoldWords() : lo(), hi(), lo_b(), hi_b() {
+    constexpr FoldTables<int, N> t{};
+    for (int w = 2; w <= N; w *= 2)
+      for (int l = 0; l < N; ++l)
+        for (int k = 0; k < W; ++k) {
+          lo[w][l * W + k] = (t.lo[w][l] % N) * W + k, lo_b[w][l * W + k] = t.lo[w][l] >= N ? -1 : 0;
+          hi[w][l * W + k] = (t.hi[w][l] % N) * W + k, hi_b[w][l * W + k] = t.hi[w][l] >= N ? -1 : 0;
+        }
+  }
+};
+// Words idx of a, or of b where sel is all-ones.
+inline __m256 pick(__m256 a, __m256 b, const int32_t* idx, const int32_t* sel) {
+  const __m256i i = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx));
+  return _mm256_blendv_ps(_mm256_permutevar8x32_ps(a, i), _mm256_permutevar8x32_ps(b, i),
+                          _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sel))));
+}
+}  // namespace avx2
+
+template <typename T>
+struct Vec;
+
+template <>
+struct Vec<float> {
+  static constexpr int size = 8;
+  __m256 v;
+  static Vec zero() { return {_mm256_setzero_ps()}; }
+  static Vec set1(float a) { return {_mm256_set1_ps(a)}; }
+  static Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static Vec load(const float* p, Mask m) { return {_mm256_maskload_ps(p, avx2::mask32(m))}; }
+  // Lane l = p[2 l], reading p[0 .. 2 size - 2] only.
+  static Vec load_even(const float* p) {
+    return even(load(p), {_mm256_maskload_ps(p + 8, avx2::mask32(0x7f))});
+  }
+  static Vec load_even(const float* p, Mask m) {
+    const uint32_t raw = avx2::spread_even(m);
+    return even(load(p, raw & 0xff), load(p + 8, raw >> 8));
+  }
+  // The lanes in m, in order, take p[0], p[1], ... (reading only as many elements as m has lanes).
+  static Vec expand(const float* p, Mask m) {
+    static constexpr avx2::ExpandTable<8, 1> t{};
+    m &= 0xff;
+    const __m256 packed = load(p, (Mask(1) << __builtin_popcount(m)) - 1).v;
+    const __m256 spread = _mm256_permutevar8x32_ps(packed, avx2::expand_index(t.idx[m]));
+    return {_mm256_and_ps(spread, _mm256_castsi256_ps(avx2::mask32(m)))};
+  }
+  // Lane l = element 2 l (even) or 2 l + 1 (odd) of a's lanes followed by b's: a shuffle within each 128-bit half
+  // gives (a0 a2 b0 b2 | a4 a6 b4 b6), then a 64-bit permute puts the pairs in order.
+  static Vec even(Vec a, Vec b) { return in_order(_mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(2, 0, 2, 0))); }
+  static Vec odd(Vec a, Vec b) { return in_order(_mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(3, 1, 3, 1))); }
+  static Vec in_order(__m256 t) {
+    return {_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)))};
+  }
+  void store(float* p) const { _mm256_storeu_ps(p, v); }
+  void store(float* p, Mask m) const { _mm256_maskstore_ps(p, avx2::mask32(m), v); }
+  friend Vec fma(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+  friend Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
+  float sum() const {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+  }
+  static Vec fold(Vec a, Vec b, int w) {
+    static constexpr avx2::FoldWords<8, 1> t{};
+    return {_mm256_add_ps(avx2::pick(a.v, b.v, t.lo[w], t.lo_b[w]), avx2::pick(a.v, b.v, t.hi[w], t.hi_b[w]))};
+  }
+};
+
+template <>
+struct Vec<double> {
+  static constexpr int size = 4;
+  __m256d v;
+  static Vec zero() { return {_mm256_setzero_pd()}; }
+  static Vec set1(double a) { return {_mm256_set1_pd(a)}; }
+  static Vec load(const double* p) { return {_mm256_loadu_pd(p)}; }
+  static Vec load(const double* p, Mask m) { return {_mm256_maskload_pd(p, avx2::mask64(m))}; }
+  static Vec load_even(const double* p) {
+    return even(load(p), {_mm256_maskload_pd(p + 4, avx2::mask64(0x7))});
+  }
+  static Vec load_even(const double* p, Mask m) {
+    const uint32_t raw = avx2::spread_even(m & 0xf);
+    return even(load(p, raw & 0xf), load(p + 4, raw >> 4));
+  }
+  static Vec expand(const double* p, Mask m) {
+    static constexpr avx2::ExpandTable<4, 2> t{};
+    m &= 0xf;
+    const __m256 packed = _mm256_castpd_ps(load(p, (Mask(1) << __builtin_popcount(m)) - 1).v);
+    const __m256 spread = _mm256_permutevar8x32_ps(packed, avx2::expand_index(t.idx[m]));
+    return {_mm256_and_pd(_mm256_castps_pd(spread), _mm256_castsi256_pd(avx2::mask64(m)))};
+  }
+  // unpacklo gives (a0 b0 | a2 b2); the 64-bit permute puts them in order.
+  static Vec even(Vec a, Vec b) { return {_mm256_permute4x64_pd(_mm256_unpacklo_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0))}; }
+  static Vec odd(Vec a, Vec b) { return {_mm256_permute4x64_pd(_mm256_unpackhi_pd(a.v, b.v), _MM_SHUFFLE(3, 1, 2, 0))}; }
+  void store(double* p) const { _mm256_storeu_pd(p, v); }
+  void store(double* p, Mask m) const { _mm256_maskstore_pd(p, avx2::mask64(m), v); }
+  friend Vec fma(Vec a, Vec b, Vec c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
+  friend Vec operator+(Vec a, Vec b) { return {_mm256_add_pd(a.v, b.v)}; }
+  double sum() const {
+    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  }
+  static Vec fold(Vec a, Vec b, int w) {
+    static constexpr avx2::FoldWords<4, 2> t{};
+    const __m256 fa = _mm256_castpd_ps(a.v), fb = _mm256_castpd_ps(b.v);
+    return {_mm256_add_pd(_mm256_castps_pd(avx2::pick(fa, fb, t.lo[w], t.lo_b[w])),
+                          _mm256_castps_pd(avx2::pick(fa, fb, t.hi[w], t.hi_b[w])))};
+  }
+};
+
 #else
-// Lane loops of the register width (AVX2: 32 bytes, baseline SSE2: 16); GCC turns the full-mask paths into vector
-// code, the partial masks (row ends only) stay scalar.
-#if defined(__AVX2__)
-constexpr int kVecBytes = 32;
-#else
+// Lane loops of the baseline's 16-byte registers (SSE2); GCC turns the full-mask paths into vector code, the
+// partial masks (row ends only) stay scalar.
 constexpr int kVecBytes = 16;
-#endif
 constexpr int kAccumulators = 8;  // 16 registers
 
 template <typename T>
