@@ -79,7 +79,10 @@ py::list kernels() {
 PYBIND11_MODULE(_C, m) {
   m.doc() = "torchconv native library: loading it registers torch.ops.torchconv.*";
   m.attr("__version__") = TORCHCONV_VERSION;
+  m.attr("git_revision") = TORCHCONV_GIT_REVISION;
+  m.attr("built_with_torch") = TORCHCONV_TORCH_VERSION;
   m.attr("cuda_compiled") = false;
+  m.attr("cuda_architectures") = py::list();
   m.def("cpu_isa", [] { return std::string(torchconv::cpu_capability()); },
         "The ISA whose copy of the SIMD kernels runs: avx512, avx2 or default (TORCHCONV_CPU_CAPABILITY overrides).");
   m.def("cpu_supports", [](const std::string& feature) {

@@ -1,6 +1,7 @@
-"""bench/bench.py, the README's main job, runs end to end on a small suite: every layer checked against torch, the
-JSON written with a ratio and a workspace per layer."""
+"""The benchmark (python -m torchconv.bench, or bench/bench.py), the README's main job, runs end to end on a small
+suite: every layer checked against torch, the JSON written with a ratio and a workspace per layer."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -11,20 +12,37 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_bench_runs_and_verifies(tmp_path, dtype):
+WRAPPER = os.path.join(ROOT, "bench", "bench.py")
+
+
+# `python -m torchconv.bench` is the installed benchmark; bench/bench.py, the source tree's wrapper of it.
+@pytest.mark.parametrize("command,dtype,baselines", [([WRAPPER], "float32", ["default"]),
+                                                     (["-m", "torchconv.bench"], "bfloat16", ["default", "native"])],
+                         ids=["bench.py-float32", "module-bfloat16"])
+def test_bench_runs_and_verifies(tmp_path, command, dtype, baselines):
+    if not os.path.exists(command[0]) and command[0] == WRAPPER:
+        pytest.skip("no source tree: bench/bench.py is not here")
     out = tmp_path / "odd.json"
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "bench.py"), "--suite", "odd", "--batch", "1",
-                        "--threads", "1", "--mode", "fwdbwd", "--baseline", "default", "--dtype", dtype,
+    r = subprocess.run([sys.executable, *command, "--suite", "odd", "--batch", "1",
+                        "--threads", "1", "--mode", "fwdbwd", "--dtype", dtype,
+                        "--baseline", "both" if len(baselines) == 2 else "default",
                         "--json", str(out)],
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "all outputs match torch" in r.stdout
     d = json.loads(out.read_text())
     assert d["suite"] == "odd" and d["mode"] == "fwdbwd" and d["threads"] == 1 and d["peak_gflops"] > 0
     assert d["dtype"] == dtype and f"batch 1, {dtype}," in r.stdout
-    rows = d["results"]["default"]
-    assert len(rows) >= 3
-    for row in rows:
-        assert row["ok"], row
-        assert row["ratio"] > 0 and row["torch_ms"] > 0 and row["torchconv_ms"] > 0 and row["workspace_bytes"] >= 0
+    assert sorted(d["results"]) == baselines
+    for rows in d["results"].values():
+        assert len(rows) >= 3
+        for row in rows:
+            assert row["ok"], row
+            assert row["ratio"] > 0 and row["torch_ms"] > 0 and row["torchconv_ms"] > 0 and row["workspace_bytes"] >= 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None, reason="matplotlib is installed")
+def test_chart_without_matplotlib_says_how_to_get_it(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "torchconv.bench", "--chart", str(tmp_path / "c.png")],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 2 and "pip install matplotlib" in r.stderr, r.stderr

@@ -1,6 +1,7 @@
 """Threads, OpenMP runtime, build info, workspace bounds."""
 
 import os
+import re
 
 import pytest
 import torch
@@ -40,8 +41,13 @@ def test_build_info():
     info = torchconv.build_info()
     assert info["version"] == torchconv.__version__
     assert info["cpu_isa"] in ("default", "avx2", "avx512")
-    assert info["cuda_compiled"] is False
+    assert info["cuda_compiled"] is False and info["cuda_architectures"] == []
     assert info["num_threads"] == torch.get_num_threads()
+    assert info["torch"] == torch.__version__
+    # Built against a torch of the supported range (the one it runs on need not be the same: the stable ABI).
+    major, minor = (int(v) for v in info["built_with_torch"].split(".")[:2])
+    assert (major, minor) >= (2, 10), info["built_with_torch"]
+    assert re.fullmatch(r"([0-9a-f]{12})?", info["git_revision"]), info["git_revision"]
 
 
 @pytest.mark.parametrize("pass_", ["forward", "grad_input", "grad_weight"])
@@ -155,3 +161,20 @@ def test_fma_peak_is_measured():
     """The peak bench/bench.py divides by is measured, in a plausible range, for one and two threads."""
     one, two = torchconv._C.fma_peak_gflops(1), torchconv._C.fma_peak_gflops(2)
     assert 1.0 < one < 1e5 and 1.0 < two < 1e5
+
+
+def test_public_api_is_typed():
+    """The package ships py.typed, and every public function says what it takes and returns."""
+    import inspect
+    import pathlib
+
+    assert (pathlib.Path(torchconv.__file__).parent / "py.typed").exists()
+    functions = [torchconv.conv1d, torchconv.conv2d, torchconv.conv_transpose1d, torchconv.conv_transpose2d,
+                 torchconv.explain, torchconv.kernels, torchconv.convert, torchconv.build_info,
+                 torchconv.signal.convolve2d, torchconv.signal.correlate2d, torchconv.signal.convolve,
+                 torchconv.signal.correlate]
+    for f in functions:
+        sig = inspect.signature(f)
+        assert sig.return_annotation is not inspect.Signature.empty, f.__name__
+        assert all(p.annotation is not inspect.Parameter.empty for p in sig.parameters.values()), f.__name__
+        assert f.__doc__ and len(f.__doc__) > 40, f.__name__

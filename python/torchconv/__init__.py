@@ -18,14 +18,20 @@ from .nn import convert
 __version__ = _C.__version__
 
 
-def build_info():
-    """Version, CPU ISA of the kernels, threads of torch's pool (which torchconv uses), and CUDA support."""
+def build_info() -> dict:
+    """What this build is and runs on: version, git revision of the source ('' if unknown), the torch it was built
+    against (any torch from 2.10 on runs it: the stable ABI), the torch it runs on, the CPU ISA of the kernels in use
+    and what the CPU supports, threads of torch's pool (which torchconv uses), and CUDA support."""
     return {
         "version": _C.__version__,
+        "git_revision": _C.git_revision,
+        "built_with_torch": _C.built_with_torch,
+        "torch": torch.__version__,
         "cpu_isa": _C.cpu_isa(),
         "cpu_supports": {f: _C.cpu_supports(f) for f in ("avx2", "avx512f")},
         "num_threads": _C.num_threads(),
         "cuda_compiled": _C.cuda_compiled,
+        "cuda_architectures": list(_C.cuda_architectures),
     }
 
 

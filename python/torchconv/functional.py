@@ -1,9 +1,15 @@
 """Drop-in replacements for torch.nn.functional.conv2d / conv1d, with padding modes and an algorithm choice."""
 
+from typing import Optional, Sequence, Union
+
 import torch
+from torch import Tensor
 
 from . import _C, _ops
 from ._geometry import dtype_name
+
+IntOrPair = Union[int, Sequence[int]]
+Padding = Union[int, Sequence[int], str]  # an int, (h, w), (left, right, top, bottom), "same" or "valid"
 
 __all__ = ["conv2d", "conv1d", "conv_transpose2d", "conv_transpose1d", "explain", "kernels"]
 
@@ -56,8 +62,9 @@ def _check_ranks(input, weight, spatial, fn, weight_dims):
                            f"{tuple(weight.shape)}")
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
-           algorithm="auto"):
+def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOrPair = 1,
+           padding: Padding = 0, dilation: IntOrPair = 1, groups: int = 1, *, padding_mode: str = "zeros",
+           algorithm: str = "auto") -> Tensor:
     """Like torch.nn.functional.conv2d, computed by torchconv.
 
     Extra to torch: padding may be a 4-tuple (left, right, top, bottom); padding_mode ('zeros', 'reflect',
@@ -87,8 +94,9 @@ def _single(v, name):
     return v[0]
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
-           algorithm="auto"):
+def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOrPair = 1,
+           padding: Padding = 0, dilation: IntOrPair = 1, groups: int = 1, *, padding_mode: str = "zeros",
+           algorithm: str = "auto") -> Tensor:
     """Like torch.nn.functional.conv1d: the 2-D op with H = 1. padding may also be a 2-tuple (left, right)."""
     _check_ranks(input, weight, 1, "conv1d", "out_channels, in_channels / groups, k")
     if isinstance(padding, str):
@@ -105,8 +113,9 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     return out.squeeze(-2)
 
 
-def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
-                     algorithm="auto"):
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOrPair = 1,
+                     padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1,
+                     dilation: IntOrPair = 1, *, algorithm: str = "auto") -> Tensor:
     """Like torch.nn.functional.conv_transpose2d, computed by torchconv: the adjoint of conv2d in its input (the op
     torch.ops.torchconv.conv2d_grad_input), plus the bias.
 
@@ -168,8 +177,9 @@ def _transposed_bias(bias, out):
     return bias
 
 
-def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
-                     algorithm="auto"):
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOrPair = 1,
+                     padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1,
+                     dilation: IntOrPair = 1, *, algorithm: str = "auto") -> Tensor:
     """Like torch.nn.functional.conv_transpose1d: conv_transpose2d with H = 1."""
     _check_ranks(input, weight, 1, "conv_transpose1d", "in_channels, out_channels / groups, k")
     out = conv_transpose2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, _single(stride, "stride")),
@@ -178,8 +188,9 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return out.squeeze(-2)
 
 
-def explain(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
-            algorithm="auto", channels_last=False, dtype=torch.float32):
+def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: IntOrPair = 1, padding: Padding = 0,
+            dilation: IntOrPair = 1, groups: int = 1, *, padding_mode: str = "zeros", algorithm: str = "auto",
+            channels_last: bool = False, dtype: torch.dtype = torch.float32) -> dict:
     """The plan torchconv.conv2d makes for these shapes and arguments: which kernel runs each pass, and why.
 
     Takes the arguments of conv2d, with shapes in place of tensors (4-D, or 3-D unbatched), for contiguous (or
@@ -206,7 +217,7 @@ def explain(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1
     return {**one("forward"), "grad_input": one("grad_input"), "grad_weight": one("grad_weight")}
 
 
-def kernels():
+def kernels() -> list:
     """Every CPU kernel torchconv has, in the order the plan prefers them within a pass and family: a list of dicts
     with 'name' (what explain reports and algorithm= accepts), 'pass', 'family', 'layout' (what it reads in place:
     nchw, nhwc, any, matrix) and 'reason'."""

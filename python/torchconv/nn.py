@@ -81,7 +81,7 @@ def _converted(module, algorithm):
     return new
 
 
-def convert(module, *, algorithm="auto"):
+def convert(module: torch.nn.Module, *, algorithm: str = "auto") -> torch.nn.Module:
     """Replace every torch.nn.Conv1d / Conv2d / ConvTranspose1d / ConvTranspose2d in `module` (recursively, in
     place) by its torchconv twin.
 

@@ -4,6 +4,7 @@ torchconv's kernels (one depthwise convolution over the batch, the boundary as t
 copy)."""
 
 import torch
+from torch import Tensor
 
 from . import functional
 
@@ -73,25 +74,27 @@ def _filter2d(in1, in2, mode, boundary, fillvalue, flip, name, centre_as_convolu
     return out.reshape(*batch, oh, ow)
 
 
-def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
+def convolve2d(in1: Tensor, in2: Tensor, mode: str = "full", boundary: str = "fill",
+               fillvalue: float = 0) -> Tensor:
     """scipy.signal.convolve2d on tensors: the true (flipped) 2-D convolution of each image in in1 (..., H, W) with
     the 2-D kernel in2. mode: 'full', 'same' (the size of in1, centred as scipy does) or 'valid'; boundary: 'fill'
     (with fillvalue), 'wrap' or 'symm'. Differentiable in in1 and in2."""
     return _filter2d(in1, in2, mode, boundary, fillvalue, True, "convolve2d")
 
 
-def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
+def correlate2d(in1: Tensor, in2: Tensor, mode: str = "full", boundary: str = "fill",
+                fillvalue: float = 0) -> Tensor:
     """scipy.signal.correlate2d on tensors (real values): convolve2d without the flip, centred as scipy does."""
     return _filter2d(in1, in2, mode, boundary, fillvalue, False, "correlate2d")
 
 
-def convolve(in1, in2, mode="full"):
+def convolve(in1: Tensor, in2: Tensor, mode: str = "full") -> Tensor:
     """scipy.signal.convolve for 1-D signals, on tensors: each signal in in1 (..., n) convolved with the 1-D in2."""
     _check(in1, in2, 1, mode, "convolve")
     return _filter2d(in1.unsqueeze(-2), in2.unsqueeze(0), mode, "fill", 0, True, "convolve", True).squeeze(-2)
 
 
-def correlate(in1, in2, mode="full"):
+def correlate(in1: Tensor, in2: Tensor, mode: str = "full") -> Tensor:
     """scipy.signal.correlate for 1-D real signals, on tensors: convolve without the flip."""
     _check(in1, in2, 1, mode, "correlate")
     return _filter2d(in1.unsqueeze(-2), in2.unsqueeze(0), mode, "fill", 0, False, "correlate", True).squeeze(-2)
