@@ -178,3 +178,16 @@ def test_public_api_is_typed():
         assert sig.return_annotation is not inspect.Signature.empty, f.__name__
         assert all(p.annotation is not inspect.Parameter.empty for p in sig.parameters.values()), f.__name__
         assert f.__doc__ and len(f.__doc__) > 40, f.__name__
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from torchconv import functional
+
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    tests = [t for t in finder.find(functional, globs={"torch": torch, "torchconv": torchconv}) if t.examples]
+    assert len(tests) >= 5
+    for t in tests:
+        runner.run(t)
+    assert runner.summarize(verbose=False).failed == 0

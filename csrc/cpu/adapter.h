@@ -162,6 +162,20 @@ struct Batch {
   void for_each_chunk(const F& f) const {
     for (int64_t n0 = 0; n0 < N; n0 += images) f(n0, std::min(images, N - n0));
   }
+  // A pass that maps each image of src to the same image of dst (forward: x to y; grad_input: gy to gx), chunk by
+  // chunk: run(chunk geometry, src's chunk, where the row writes dst's chunk), then the copies back.
+  template <typename Run>
+  void map_images(const ConvGeometry& g, const KernelRow& row, Tensor& src_buf, Tensor& src, Tensor& dst_buf,
+                  Tensor& dst, const Run& run) const {
+    for_each_chunk([&](int64_t n0, int64_t n) {
+      const Tensor in = load(src_buf, src, n0, n);
+      Tensor out = front(dst_buf, n);
+      Tensor target = output_target(out, row);
+      run(chunk(g, n), in, target);
+      finish_output(out, target);
+      store(dst, n0, out);
+    });
+  }
 };
 
 }  // namespace torchconv::cpu

@@ -31,20 +31,14 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
   dispatch_float(batch.dtype, [&](auto zero) {
     using T = decltype(zero);
     const T* w = cptr<T>(weight_c);
-    batch.for_each_chunk([&](int64_t n0, int64_t n) {
-      const ConvGeometry gc = Batch::chunk(g, n);
-      const Tensor xc = batch.load(xbuf, input, n0, n);
-      Tensor yc = batch.front(ybuf, n);
-      Tensor target = output_target(yc, *plan.row);
+    batch.map_images(g, *plan.row, xbuf, input, ybuf, out, [&](const ConvGeometry& gc, const Tensor& xc, Tensor& y) {
       const auto launch = [&](const KernelRow& row) {
         const Tensor x = operand(xc, row);
         kernel_fns(row.id).get<T>().forward(gc, cptr<T>(x), strides4(x), w, bias_c ? cptr<T>(*bias_c) : nullptr,
-                                            mptr<T>(target), strides4(target), row_workspace(row, gc, sizeof(T)));
+                                            mptr<T>(y), strides4(y), row_workspace(row, gc, sizeof(T)));
       };
       run_planned(plan, gc, ConvPass::Forward, launch,
-                  [&] { return forward_weight_nonfinite<T>(gc, w, cptr<T>(target), strides4(target)); });
-      finish_output(yc, target);
-      batch.store(out, n0, yc);
+                  [&] { return forward_weight_nonfinite<T>(gc, w, cptr<T>(y), strides4(y)); });
     });
   });
   return out;

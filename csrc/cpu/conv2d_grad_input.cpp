@@ -25,20 +25,15 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   dispatch_float(batch.dtype, [&](auto zero) {
     using T = decltype(zero);
     const T* w = cptr<T>(weight_c);
-    batch.for_each_chunk([&](int64_t n0, int64_t n) {
-      const ConvGeometry gc = Batch::chunk(g, n);
-      const Tensor gyc = batch.load(gybuf, grad_output, n0, n);
-      Tensor gxc = batch.front(gxbuf, n);
-      Tensor target = output_target(gxc, *plan.row);
+    batch.map_images(g, *plan.row, gybuf, grad_output, gxbuf, grad_input,
+                     [&](const ConvGeometry& gc, const Tensor& gyc, Tensor& gx) {
       const auto launch = [&](const KernelRow& row) {
         const Tensor gy = operand(gyc, row);
-        kernel_fns(row.id).get<T>().grad_input(gc, cptr<T>(gy), strides4(gy), w, mptr<T>(target), strides4(target),
+        kernel_fns(row.id).get<T>().grad_input(gc, cptr<T>(gy), strides4(gy), w, mptr<T>(gx), strides4(gx),
                                                row_workspace(row, gc, sizeof(T)));
       };
       run_planned(plan, gc, ConvPass::GradInput, launch,
-                  [&] { return grad_input_weight_nonfinite<T>(gc, w, cptr<T>(target), strides4(target)); });
-      finish_output(gxc, target);
-      batch.store(grad_input, n0, gxc);
+                  [&] { return grad_input_weight_nonfinite<T>(gc, w, cptr<T>(gx), strides4(gx)); });
     });
   });
   return grad_input;

@@ -65,15 +65,33 @@ def _check_ranks(input, weight, spatial, fn, weight_dims):
 def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOrPair = 1,
            padding: Padding = 0, dilation: IntOrPair = 1, groups: int = 1, *, padding_mode: str = "zeros",
            algorithm: str = "auto") -> Tensor:
-    """Like torch.nn.functional.conv2d, computed by torchconv.
+    """Like torch.nn.functional.conv2d, computed by torchconv: a 2-D convolution (cross-correlation) over a batch.
 
-    Extra to torch: padding may be a 4-tuple (left, right, top, bottom); padding_mode ('zeros', 'reflect',
-    'replicate', 'circular', or numpy's 'symmetric') is applied inside the kernel, without a padded copy;
-    algorithm picks the kernel: 'auto' (the default), 'im2col', 'direct', or a kernel's name from
-    torchconv.kernels(), which forces that kernel in its pass and its family in the others.
+    Args:
+        input: (N, C_in, H, W), or (C_in, H, W) unbatched; contiguous, channels_last or any strides.
+        weight: (C_out, C_in / groups, kh, kw).
+        bias: (C_out,) or None.
+        stride, dilation: an int or (h, w), each at least 1.
+        padding: an int, (h, w), (left, right, top, bottom) (extra to torch), 'valid' or 'same'.
+        groups: splits the channels into groups, each convolved with its own C_out / groups filters.
+        padding_mode: 'zeros', 'reflect', 'replicate', 'circular' or numpy's 'symmetric', applied by index mapping
+            inside the kernel, without a padded copy; reflect, symmetric and circular pads may exceed the input.
+        algorithm: 'auto' (the default: the rule of the kernel registry), 'im2col', 'direct', or one kernel's name
+            (listed below and by torchconv.kernels()), which runs that kernel in its pass and its family in the
+            others; torchconv.explain tells which kernel a call runs.
+
+    Returns:
+        (N, C_out, H_out, W_out) with H_out = (H + top + bottom - dilation_h * (kh - 1) - 1) // stride_h + 1 (and
+        W_out alike), in input's dtype, channels_last when the input or the weight is (as torch).
 
     dtypes: float32, float64, bfloat16 and float16 (the half types computed in float32, rounded once); under
-    torch.autocast the operands are cast to the autocast dtype, as for F.conv2d.
+    torch.autocast the operands are cast to the autocast dtype, as for F.conv2d. Differentiable to any order.
+
+    Example::
+
+        >>> x, w = torch.randn(8, 32, 56, 56), torch.randn(32, 1, 3, 3)
+        >>> torchconv.conv2d(x, w, padding=1, groups=32, padding_mode="reflect").shape
+        torch.Size([8, 32, 56, 56])
     """
     _check_ranks(input, weight, 2, "conv2d", "out_channels, in_channels / groups, kh, kw")
     unbatched = input.dim() == 3
@@ -97,7 +115,14 @@ def _single(v, name):
 def conv1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOrPair = 1,
            padding: Padding = 0, dilation: IntOrPair = 1, groups: int = 1, *, padding_mode: str = "zeros",
            algorithm: str = "auto") -> Tensor:
-    """Like torch.nn.functional.conv1d: the 2-D op with H = 1. padding may also be a 2-tuple (left, right)."""
+    """Like torch.nn.functional.conv1d: conv2d with H = 1, on input (N, C_in, L) or (C_in, L) and weight
+    (C_out, C_in / groups, k); padding may also be a 2-tuple (left, right). Returns (N, C_out, L_out).
+
+    Example::
+
+        >>> torchconv.conv1d(torch.randn(4, 16, 100), torch.randn(16, 16, 5), padding="same").shape
+        torch.Size([4, 16, 100])
+    """
     _check_ranks(input, weight, 1, "conv1d", "out_channels, in_channels / groups, k")
     if isinstance(padding, str):
         pad = padding
@@ -122,6 +147,12 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
     weight is (in_channels, out_channels / groups, kh, kw), as torch's. The output is (N, out_channels, H_out, W_out)
     with H_out = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1, and output_padding must
     be smaller than the stride or the dilation. algorithm is conv2d's (its grad_input kernels run here).
+
+    Example::
+
+        >>> x, w = torch.randn(2, 16, 14, 14), torch.randn(16, 8, 2, 2)
+        >>> torchconv.conv_transpose2d(x, w, stride=2).shape
+        torch.Size([2, 8, 28, 28])
     """
     _check_ranks(input, weight, 2, "conv_transpose2d", "in_channels, out_channels / groups, kh, kw")
     unbatched = input.dim() == 3
@@ -180,7 +211,14 @@ def _transposed_bias(bias, out):
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: IntOrPair = 1,
                      padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1,
                      dilation: IntOrPair = 1, *, algorithm: str = "auto") -> Tensor:
-    """Like torch.nn.functional.conv_transpose1d: conv_transpose2d with H = 1."""
+    """Like torch.nn.functional.conv_transpose1d: conv_transpose2d with H = 1, on input (N, C_in, L) and weight
+    (C_in, C_out / groups, k).
+
+    Example::
+
+        >>> torchconv.conv_transpose1d(torch.randn(2, 8, 50), torch.randn(8, 4, 4), stride=2, padding=1).shape
+        torch.Size([2, 4, 100])
+    """
     _check_ranks(input, weight, 1, "conv_transpose1d", "in_channels, out_channels / groups, k")
     out = conv_transpose2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, _single(stride, "stride")),
                            (0, _single(padding, "padding")), (0, _single(output_padding, "output_padding")), groups,
@@ -200,6 +238,11 @@ def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: Int
     takes, with, for bfloat16 and float16, the float32 copies of the chunk of the batch the kernel computes on);
     and the same under 'grad_input' and 'grad_weight' (auto may pick a different kernel per pass).
     Raises the error conv2d would raise for an invalid geometry or a kernel that does not apply.
+
+    Example::
+
+        >>> torchconv.explain((8, 32, 56, 56), (32, 1, 3, 3), padding=1, groups=32)["kernel"]
+        'direct/dw_nchw_forward'
     """
     input_shape, weight_shape = list(input_shape), list(weight_shape)
     if len(input_shape) == 3:
@@ -222,3 +265,12 @@ def kernels() -> list:
     with 'name' (what explain reports and algorithm= accepts), 'pass', 'family', 'layout' (what it reads in place:
     nchw, nhwc, any, matrix) and 'reason'."""
     return _C.kernels()
+
+
+def _list_kernels():
+    """Appends the kernel names to conv2d's docstring, from the registry itself, so help() lists every algorithm."""
+    names = "\n".join(f"        {k['name']:36} {k['pass']}" for k in _C.kernels())
+    conv2d.__doc__ += f"\n    Kernels (algorithm=...):\n\n{names}\n"
+
+
+_list_kernels()
