@@ -131,6 +131,30 @@ def test_nonfinite_meets_zero_padding(case, algorithm, where):
         torch.testing.assert_close(a, b, equal_nan=True)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_nonfinite_meets_empty_input_plane(algorithm, dtype):
+    """An empty input plane in zero padding (an extension: torch refuses it) reads padded zeros at every tap, so
+    torch's rule 0 * NaN = NaN applies there too: NaN in the output channels whose filter has a non-finite value,
+    and in the weight gradient of the channels whose output gradient has one; the rest is the bias, and zeros."""
+    x = torch.randn(3, 4, 0, 5, dtype=dtype, requires_grad=True)
+    w = torch.randn(6, 2, 2, 3, dtype=dtype)
+    w[1, 0, 1, 2], w[4, 1, 0, 0] = nan, float("inf")
+    w.requires_grad_()
+    b = torch.randn(6, dtype=dtype)
+    y = torchconv.conv2d(x, w, b, 1, (1, 1, 2, 2), 1, 2, algorithm=algorithm)  # (3, 6, 3, 5), all padding
+    nan_channels = torch.tensor([False, True, False, False, True, False])
+    assert torch.equal(y.isnan().all((0, 2, 3)), nan_channels) and not y[:, ~nan_channels].isnan().any()
+    assert torch.equal(y[:, ~nan_channels], b[~nan_channels].view(1, -1, 1, 1).expand(3, 4, 3, 5))
+    gy = torch.randn(y.shape, dtype=dtype)
+    gy[2, 3, 1, 4], gy[0, 5, 0, 0] = float("-inf"), nan
+    gx, gw = torch.autograd.grad(y, (x, w), gy)
+    assert gx.shape == x.shape
+    nan_filters = torch.tensor([False, False, False, True, False, True])
+    assert torch.equal(gw.isnan().all((1, 2, 3)), nan_filters)
+    assert torch.equal(gw[~nan_filters], torch.zeros_like(gw[~nan_filters]))
+
+
 # D5: torch's output layout comes from both operands: a channels_last weight makes the output channels_last.
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_channels_last_weight_gives_channels_last_output(algorithm):

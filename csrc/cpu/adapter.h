@@ -4,9 +4,11 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cpu/kernels.h"
 #include "cpu/nonfinite.h"
@@ -97,6 +99,29 @@ T* mptr(Tensor& t) { return static_cast<T*>(t.mutable_data_ptr()); }
 inline bool nothing_to_sum(Tensor& result, const Tensor& a, const Tensor& b) {
   if (result.numel() > 0 && (a.numel() == 0 || b.numel() == 0)) torch::stable::zero_(result);
   return result.numel() == 0 || a.numel() == 0 || b.numel() == 0;
+}
+
+// An empty input plane in zero padding with a non-empty output: every tap of every output reads a padded zero,
+// and torch's rule 0 * NaN = 0 * Inf = NaN (cpu/nonfinite.h) makes NaN each output channel k (along result_dim of
+// `result`) whose slice k along factor_dim of `factor` (the weight for the forward, grad_output for grad_weight)
+// has a non-finite value.
+inline void nan_where_padding_meets_nonfinite(const ConvGeometry& g, Tensor& result, int64_t result_dim,
+                                              const Tensor& factor, int64_t factor_dim) {
+  if (g.N == 0 || g.Cg() == 0 || (g.H > 0 && g.W > 0) || result.numel() == 0 || factor.numel() == 0) return;
+  const bool wide = factor.scalar_type() == ScalarType::Double;
+  const Tensor f = torch::stable::contiguous(torch::stable::to(factor, wide ? ScalarType::Double : ScalarType::Float));
+  // factor is (K, ...) or (N, K, ...): element i is in channel (i / inner) % K
+  const int64_t channels = g.K, inner = factor.numel() / factor.size(0) / (factor_dim == 0 ? 1 : channels);
+  std::vector<char> nonfinite(channels, 0);
+  for (int64_t i = 0, n = f.numel(); i < n; ++i) {
+    const double v = wide ? cptr<double>(f)[i] : double(cptr<float>(f)[i]);
+    if (!std::isfinite(v)) nonfinite[(i / inner) % channels] = 1;
+  }
+  for (int64_t k = 0; k < channels; ++k) {
+    if (!nonfinite[k]) continue;
+    Tensor slice = torch::stable::narrow(result, result_dim, k, 1);
+    torch::stable::fill_(slice, std::nan(""));
+  }
 }
 
 // Calls f(T{}) with T the C++ type of dtype, the compute dtype of a Batch (float32 or float64).

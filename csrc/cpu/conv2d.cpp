@@ -24,6 +24,7 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
   const Plan plan = plan_call(Batch::chunk(g, batch.images), ConvPass::Forward, algorithm, xbuf, ybuf);
   if (nothing_to_sum(out, input, weight)) {
     if (bias && out.numel() > 0) fill_with_bias(out, *bias);  // every output is its channel's bias
+    nan_where_padding_meets_nonfinite(g, out, 1, weight, 0);
     return out;
   }
   const Tensor weight_c = batch.whole(weight);

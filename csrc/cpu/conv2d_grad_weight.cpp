@@ -20,7 +20,10 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
   Tensor xbuf = batch.buffer(input, "float32 copy of the input");
   Tensor gybuf = batch.buffer(grad_output, "float32 copy of grad_output");
   const Plan plan = plan_call(Batch::chunk(g, batch.images), ConvPass::GradWeight, algorithm, xbuf, gybuf);
-  if (nothing_to_sum(grad_weight, input, grad_output)) return grad_weight;
+  if (nothing_to_sum(grad_weight, input, grad_output)) {
+    nan_where_padding_meets_nonfinite(g, grad_weight, 0, grad_output, 1);
+    return grad_weight;
+  }
   // The sum over the batch: the first chunk's into `sum`, each later chunk's into `part`, added in chunk order.
   const bool chunked = batch.images < batch.N;
   Tensor sum = batch.staged ? empty4(sizes4(grad_weight), batch.dtype, MemoryFormat::Contiguous, "float32 weight "
