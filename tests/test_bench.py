@@ -39,6 +39,16 @@ def test_bench_runs_and_verifies(tmp_path, command, dtype, baselines):
         for row in rows:
             assert row["ok"], row
             assert row["ratio"] > 0 and row["torch_ms"] > 0 and row["torchconv_ms"] > 0 and row["workspace_bytes"] >= 0
+            assert row["spread"] >= 0
+
+
+def test_spread_flags_a_busy_machine():
+    """Blocks quantised by a scheduler's time slices (8, 16, 24 ms for a 10 ms layer) are noise; one slow block is
+    not."""
+    from torchconv.bench import NOISY_SPREAD, spread
+
+    assert spread([8e-3, 16e-3, 8e-3, 24e-3, 16e-3, 8e-3, 16e-3]) > NOISY_SPREAD
+    assert spread([1.00e-3, 1.01e-3, 0.99e-3, 1.00e-3, 3.0e-3, 1.02e-3, 0.98e-3]) < NOISY_SPREAD
 
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None, reason="matplotlib is installed")

@@ -174,8 +174,19 @@ def workspace(spec, batch, backward):
     return max(p["workspace_bytes"] for p in passes)
 
 
+NOISY_SPREAD = 0.25  # a layer whose blocks spread more than this around their median is timed on a busy machine
+
+
+def spread(samples):
+    """How far a layer's timing blocks spread: their interquartile range over their median (one slow block, a page
+    fault or a timer tick, does not count; a machine that takes the cores away block after block does)."""
+    q1, median, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return (q3 - q1) / median
+
+
 def time_alternating(fns, min_block_s=0.05, blocks=7):
-    """Median seconds per call of each fn, timed in alternating blocks so drifts of the machine hit all alike."""
+    """(median seconds per call, spread of the blocks) of each fn, timed in alternating blocks so drifts of the
+    machine hit all alike."""
     iters = []
     for fn in fns:  # warm up and size each block to about min_block_s
         fn()
@@ -189,7 +200,7 @@ def time_alternating(fns, min_block_s=0.05, blocks=7):
             for _ in range(iters[i]):
                 fn()
             samples[i].append((time.perf_counter() - t0) / iters[i])
-    return [statistics.median(s) for s in samples]
+    return [(statistics.median(s), spread(s)) for s in samples]
 
 
 def verify(spec, batch, names):
@@ -226,13 +237,14 @@ def run(suite, batch, baseline, backward=False, progress=True):
             rows.append(dict(layer=name, shape=shape, skipped=unfold_skip_reason(spec)))
             continue
         with torch.set_grad_enabled(backward):
-            t_torch, t_ours = time_alternating([forwards[compared], forwards["torchconv"]])
+            (t_torch, s_torch), (t_ours, s_ours) = time_alternating([forwards[compared], forwards["torchconv"]])
         # torch's conv2d is the reference itself; the unfold baseline gets checked against it like torchconv.
         checks = verify(spec, batch, ["torchconv"] if compared == "torch" else ["torchconv", compared])
         err, ok = checks["torchconv"]
         row = dict(layer=name, shape=shape, torch_ms=t_torch * 1e3, torchconv_ms=t_ours * 1e3, ratio=t_torch / t_ours,
                    gflops=flops(spec, batch, backward) / t_ours / 1e9,
-                   workspace_bytes=workspace(spec, batch, backward), max_err=err, ok=ok)
+                   workspace_bytes=workspace(spec, batch, backward), max_err=err, ok=ok,
+                   spread=max(s_torch, s_ours))
         if compared in checks:
             row["baseline_max_err"], row["baseline_ok"] = checks[compared]
         rows.append(row)
@@ -254,7 +266,7 @@ def check_text(r):
 def print_table(rows, title, peak_gflops):
     print(f"\n{title}")
     head = f"{'layer':32} {'input * weight':34} {'torch ms':>9} {'ours ms':>9} {'ratio':>6} {'GFLOP/s':>8} " \
-           f"{'% peak':>6} {'workspace':>10}  check"
+           f"{'% peak':>6} {'workspace':>10} {'spread':>6}  check"
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -263,9 +275,15 @@ def print_table(rows, title, peak_gflops):
             continue
         peak_share = f"{100 * r['gflops'] / peak_gflops:6.1f}" if peak_gflops is not None else f"{'-':>6}"
         print(f"{r['layer']:32} {r['shape']:34} {r['torch_ms']:9.3f} {r['torchconv_ms']:9.3f} {r['ratio']:6.2f} "
-              f"{r['gflops']:8.1f} {peak_share} {r['workspace_bytes']:10d}  {check_text(r)}")
+              f"{r['gflops']:8.1f} {peak_share} {r['workspace_bytes']:10d} {100 * r['spread']:5.0f}%  "
+              f"{check_text(r)}{'  NOISY' if r['spread'] > NOISY_SPREAD else ''}")
     geo = statistics.geometric_mean([r["ratio"] for r in timed(rows)])
     print(f"geomean ratio (torch / torchconv): {geo:.3f}   (ratio > 1: torchconv is faster)")
+    noisy = [r["layer"] for r in timed(rows) if r["spread"] > NOISY_SPREAD]
+    if noisy:
+        print(f"warning: {len(noisy)} of {len(timed(rows))} layers are NOISY (the quartiles of their timing blocks "
+              f"lie more than {100 * NOISY_SPREAD:.0f}% of the median apart: another process shares the cores); "
+              f"rerun on an idle machine before reading those ratios (load average now {os.getloadavg()[0]:.2f})")
 
 
 BASELINE_TITLES = {"default": "torch default (oneDNN)", "native": "torch native (mkldnn disabled)",
@@ -392,6 +410,9 @@ def main():
           f"{torch.get_num_threads()} threads, suite {a.suite}, batch {a.batch}, {a.dtype}, "
           f"{'forward + backward' if backward else 'forward'}, algorithm {a.algorithm}"
           f"{', channels_last' if a.channels_last else ''}")
+    load = os.getloadavg()[0]
+    print(f"load average {load:.2f} on {os.cpu_count()} CPUs"
+          + (": busy, expect noise (see the spread column)" if load > 0.75 * (os.cpu_count() or 1) else ""))
     peak, peak_source = peak_gflops(a.peak, torch.get_num_threads())
     print(f"peak fp32: {peak:.1f} GFLOP/s (from {peak_source})" if peak is not None else
           f"peak fp32: {peak_source}, so % peak shows as -")
