@@ -9,19 +9,21 @@ ops = torch.ops.torchconv
 _LIB = torch.library.Library("torchconv", "IMPL")  # kept alive: the registrations last as long as the library
 
 
+def eligible(a, device_type):
+    """Whether autocast on device_type casts a (torch's rule: a floating tensor on that device, not float64)."""
+    return (isinstance(a, torch.Tensor) and a.is_floating_point() and a.dtype != torch.float64
+            and a.device.type == device_type)
+
+
 def _register(name, device_type):
     key = "Autocast" + torch._C._dispatch_key_for_device(device_type)
     dispatch_key = getattr(torch._C.DispatchKey, key)
     op = getattr(ops, name).default
 
-    def eligible(a):
-        return (isinstance(a, torch.Tensor) and a.is_floating_point() and a.dtype != torch.float64
-                and a.device.type == device_type)
-
     def autocast_kernel(*args):
         dtype = torch.get_autocast_dtype(device_type)
         with torch._C._ExcludeDispatchKeyGuard(torch._C.DispatchKeySet(dispatch_key)):
-            return op(*(a.to(dtype) if eligible(a) else a for a in args))
+            return op(*(a.to(dtype) if eligible(a, device_type) else a for a in args))
 
     op.py_impl(dispatch_key)(autocast_kernel)  # what torch.compile's tracing runs at this key
     _LIB.impl(name, lambda _keyset, *args: autocast_kernel(*args), key, with_keyset=True)

@@ -5,7 +5,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from . import _C, _ops
+from . import _C, _autocast, _ops
 from ._geometry import dtype_name
 
 IntOrPair = Union[int, Sequence[int]]
@@ -199,8 +199,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
 def _transposed_bias(bias, out):
     """conv_transpose2d's bias, added outside the op: autocast casts it as it casts the op's operands (_autocast.py);
     otherwise its dtype must be the output's, as conv2d requires."""
-    device = out.device.type
-    if torch.is_autocast_enabled(device) and bias.dtype != torch.float64 and bias.device.type == device:
+    if torch.is_autocast_enabled(out.device.type) and _autocast.eligible(bias, out.device.type):
         return bias.to(out.dtype)
     if bias.dtype != out.dtype:
         raise RuntimeError(f"torchconv: bias has dtype {dtype_name(bias.dtype)} but input has dtype "
