@@ -13,6 +13,7 @@
 #include "cpu/kernels.h"
 #include "cpu/nonfinite.h"
 #include "cpu/plan.h"
+#include "cuda/adapter.h"
 #include "ops/checks.h"
 
 namespace torchconv::cpu {

@@ -6,15 +6,16 @@ namespace torchconv::cpu {
 Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vector<int64_t> stride,
               std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups, compat::Str padding_mode,
               compat::Str algorithm) {
+  if (cuda::emulation_active())  // torchconv.testing.cuda_emulation(): the CUDA backend, emulated
+    return cuda::conv2d(cuda::emulated_backend(),
+                      input, weight, bias, stride, padding, dilation, groups, padding_mode, algorithm);
   check_4d(input, "input");
   check_4d(weight, "weight");
   check_tensors(kCpu, {{&input, "input"}, {&weight, "weight"}});
   const auto in_size = sizes4(input), w_size = sizes4(weight);
   const ConvGeometry g = geometry(in_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
   if (bias.has_value()) {
-    check_tensors(kCpu, {{&input, "input"}, {&*bias, "bias"}});
-    TC_CHECK(bias->dim() == 1 && bias->size(0) == g.K, "expected bias of size (", g.K,
-             "), one per output channel, got a ", bias->dim(), "-D bias with ", bias->numel(), " elements");
+    check_bias(input, *bias, g);
     bias = as_contiguous(*bias);
   }
   Tensor out = empty4({g.N, g.K, g.OH, g.OW}, input.scalar_type(), output_format(input, weight), "output");

@@ -6,6 +6,9 @@ namespace torchconv::cpu {
 Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t> input_size,
                          std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
                          int64_t groups, compat::Str padding_mode, compat::Str algorithm) {
+  if (cuda::emulation_active())  // torchconv.testing.cuda_emulation(): the CUDA backend, emulated
+    return cuda::conv2d_grad_input(cuda::emulated_backend(),
+                      grad_output, weight, input_size, stride, padding, dilation, groups, padding_mode, algorithm);
   check_4d(grad_output, "grad_output");
   check_4d(weight, "weight");
   check_len(input_size, 4, "input_size");

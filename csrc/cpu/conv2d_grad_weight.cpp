@@ -6,6 +6,9 @@ namespace torchconv::cpu {
 Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t> weight_size,
                           std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
                           int64_t groups, compat::Str padding_mode, compat::Str algorithm) {
+  if (cuda::emulation_active())  // torchconv.testing.cuda_emulation(): the CUDA backend, emulated
+    return cuda::conv2d_grad_weight(cuda::emulated_backend(),
+                      input, grad_output, weight_size, stride, padding, dilation, groups, padding_mode, algorithm);
   check_4d(input, "input");
   check_4d(grad_output, "grad_output");
   check_len(weight_size, 4, "weight_size");

@@ -102,6 +102,13 @@ inline MemoryFormat output_format(const Tensor& a, const Tensor& b) {
                                                                  : MemoryFormat::Contiguous;
 }
 
+// The bias of a forward: one value per output channel, of the input's dtype and device.
+inline void check_bias(const Tensor& input, const Tensor& bias, const ConvGeometry& g) {
+  check_tensors(input.device().type(), {{&input, "input"}, {&bias, "bias"}});
+  TC_CHECK(bias.dim() == 1 && bias.size(0) == g.K, "expected bias of size (", g.K,
+           "), one per output channel, got a ", bias.dim(), "-D bias with ", bias.numel(), " elements");
+}
+
 // grad_output must have the shape the geometry gives the forward output.
 inline void check_output_size(const Tensor& grad_output, const ConvGeometry& g) {
   const auto s = sizes4(grad_output);

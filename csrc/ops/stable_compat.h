@@ -42,6 +42,14 @@ inline void mm_out(Tensor& out, const Tensor& self, const Tensor& mat2) {
   (void)torch::stable::detail::to<Tensor>(stack[0]);  // take ownership of the returned alias so it is released
 }
 
+// aten::bmm.out(self, mat2, *, out): cuBLAS on a GPU.
+inline void bmm_out(Tensor& out, const Tensor& self, const Tensor& mat2) {
+  std::array<StableIValue, 3> stack{torch::stable::detail::from(self), torch::stable::detail::from(mat2),
+                                    torch::stable::detail::from(out)};
+  STABLE_TORCH_ERROR_CODE_CHECK(torch_call_dispatcher("aten::bmm", "out", stack.data(), TORCH_ABI_VERSION));
+  (void)torch::stable::detail::to<Tensor>(stack[0]);
+}
+
 // A schema `str` argument. torch's own StableIValue -> std::string conversion (2.10 to 2.13) leaks the std::string
 // object it makes on every call (pytorch/pytorch#191340): 32 bytes per argument per call, which also pins freed
 // blocks below it in the heap, so a training loop's RSS grew without bound. Adapters take this type instead; its

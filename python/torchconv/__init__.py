@@ -11,7 +11,7 @@ import torch  # noqa: F401  (torch first: _C resolves its symbols against the lo
 
 from . import _C  # registers torch.ops.torchconv.*
 from . import _ops  # noqa: F401  (fake kernels and autograd)
-from . import nn, signal
+from . import nn, signal, testing
 from .functional import conv1d, conv2d, conv_transpose1d, conv_transpose2d, explain, kernels
 from .nn import convert
 
@@ -21,7 +21,8 @@ __version__ = _C.__version__
 def build_info() -> dict:
     """What this build is and runs on: version, git revision of the source ('' if unknown), the torch it was built
     against (any torch from 2.10 on runs it: the stable ABI), the torch it runs on, the CPU ISA of the kernels in use
-    and what the CPU supports, threads of torch's pool (which torchconv uses), and CUDA support."""
+    and what the CPU supports, threads of torch's pool (which torchconv uses), and CUDA support: whether the CUDA
+    kernels were compiled, for which architectures, with which nvcc."""
     return {
         "version": _C.__version__,
         "git_revision": _C.git_revision,
@@ -32,6 +33,7 @@ def build_info() -> dict:
         "num_threads": _C.num_threads(),
         "cuda_compiled": _C.cuda_compiled,
         "cuda_architectures": list(_C.cuda_architectures),
+        "cuda_version": _C.cuda_version,
     }
 
 

@@ -31,7 +31,7 @@ def dtype_name(dtype):
 def _kernel_names():
     from . import _C
 
-    return frozenset(k["name"] for k in _C.kernels())
+    return frozenset(k["name"] for device in ("cpu", "cuda") for k in _C.kernels(device))
 
 
 def check_algorithm(algorithm):

@@ -227,7 +227,7 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
 
 def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: IntOrPair = 1, padding: Padding = 0,
             dilation: IntOrPair = 1, groups: int = 1, *, padding_mode: str = "zeros", algorithm: str = "auto",
-            channels_last: bool = False, dtype: torch.dtype = torch.float32) -> dict:
+            channels_last: bool = False, dtype: torch.dtype = torch.float32, device: str = "cpu") -> dict:
     """The plan torchconv.conv2d makes for these shapes and arguments: which kernel runs each pass, and why.
 
     Takes the arguments of conv2d, with shapes in place of tensors (4-D, or 3-D unbatched), for contiguous (or
@@ -236,6 +236,7 @@ def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: Int
     the auto rule, or 'requested'), 'kernel_reason' (what the kernel is for) and 'workspace_bytes' (the scratch it
     takes, with, for bfloat16 and float16, the float32 copies of the chunk of the batch the kernel computes on);
     and the same under 'grad_input' and 'grad_weight' (auto may pick a different kernel per pass).
+    device='cuda' gives the CUDA backend's plan (its workspace: the im2col family's columns for one chunk).
     Raises the error conv2d would raise for an invalid geometry or a kernel that does not apply.
 
     Example::
@@ -252,23 +253,27 @@ def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: Int
             dtype_name(dtype))
 
     def one(pass_):
-        family, kernel, reason, kernel_reason, workspace = _C.explain(pass_, *args)
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"torchconv: unknown device '{device}'; expected cpu or cuda")
+        plan = _C.explain_cuda if device == "cuda" else _C.explain
+        family, kernel, reason, kernel_reason, workspace = plan(pass_, *args)
         return {"kernel": kernel, "algorithm": family, "reason": reason, "kernel_reason": kernel_reason,
                 "workspace_bytes": workspace}
 
     return {**one("forward"), "grad_input": one("grad_input"), "grad_weight": one("grad_weight")}
 
 
-def kernels() -> list:
-    """Every CPU kernel torchconv has, in the order the plan prefers them within a pass and family: a list of dicts
-    with 'name' (what explain reports and algorithm= accepts), 'pass', 'family', 'layout' (what it reads in place:
-    nchw, nhwc, any, matrix) and 'reason'."""
-    return _C.kernels()
+def kernels(device: str = "cpu") -> list:
+    """Every kernel of a device ('cpu' or 'cuda'), in the order the plan prefers them within a pass and family: a
+    list of dicts with 'name' (what explain reports and algorithm= accepts), 'pass', 'family', 'layout' (what it
+    reads in place: nchw, nhwc, any, matrix), 'device' and 'reason'."""
+    return _C.kernels(device)
 
 
 def _list_kernels():
     """Appends the kernel names to conv2d's docstring, from the registry itself, so help() lists every algorithm."""
-    names = "\n".join(f"        {k['name']:36} {k['pass']}" for k in _C.kernels())
+    names = "\n".join(f"        {k['name']:36} {k['pass']:12} {k['device']}"
+                      for device in ("cpu", "cuda") for k in _C.kernels(device))
     conv2d.__doc__ += f"\n    Kernels (algorithm=...):\n\n{names}\n"
 
 
