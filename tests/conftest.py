@@ -50,3 +50,24 @@ def threads():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cuda-emulation", action="store_true",
+                     help="run every test inside torchconv.testing.cuda_emulation(): the CUDA backend, emulated")
+
+
+@pytest.fixture(autouse=True)
+def _cuda_emulation(request):
+    """With --cuda-emulation, each test runs its torchconv ops through the emulated CUDA backend."""
+    if not request.config.getoption("--cuda-emulation"):
+        yield
+        return
+    if request.node.get_closest_marker("cpu_backend"):
+        pytest.skip("tests the CPU backend itself (its kernels, plan, threads or ISA)")
+    with torchconv.testing.cuda_emulation():
+        yield
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cpu_backend: tests the CPU backend's own kernels or plan; not emulated")

@@ -54,6 +54,7 @@ def _backward(x, w, gy, groups):
     return torch.autograd.grad(y, (x, w), gy)
 
 
+@pytest.mark.cpu_backend  # the CPU's tiles and threads; test_cuda_emulation.py has the CUDA backend's
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("C,K,groups,layout", [(64, 32, 2, torch.contiguous_format),
                                                (32, 64, 1, torch.contiguous_format),

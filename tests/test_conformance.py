@@ -256,6 +256,7 @@ def test_im2col_1x1_in_place(N, C, K, groups):
     assert e["grad_weight"]["workspace_bytes"] == (0 if N == 0 else K // groups * C // groups * 4)
 
 
+@pytest.mark.cpu_backend
 @pytest.mark.parametrize("kw", [1, 2, 3, 4, 7, 8, 9])
 @pytest.mark.parametrize("W,pad_lr", [(9, (1, 0)), (46, (0, 2)), (77, (3, 1))])
 @pytest.mark.parametrize("K,groups", [(16, 1), (6, 2)])
@@ -326,6 +327,7 @@ def test_depthwise_channels_last(kernel, stride, dilation, mode):
         check_case(c, torch.float32)
 
 
+@pytest.mark.cpu_backend
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("stride,dilation", [((1, 1), (1, 1)), ((2, 1), (1, 2)), ((1, 2), (2, 1))])
 @pytest.mark.parametrize("Cg,Kg,groups", [(16, 3, 2), (32, 16, 1)])

@@ -44,6 +44,15 @@ inline size_t tiled_forward_shared(const ConvGeometry& g, size_t acc_size) {
   return size_t(kTileChannels) * size_t(g.Cg() * g.kh * g.kw) * acc_size;
 }
 
+// The block of a grad_weight reduction: kBlock threads, or fewer lanes when the batch has fewer output pixels than
+// kBlock / channels (a small late layer, a batch of one), so no lane idles through the tree's log2(lanes) barriers.
+inline int reduce_block(const ConvGeometry& g, int channels) {
+  const int64_t pixels = g.N * g.OH * g.OW;
+  int lanes = 1;
+  while (lanes * channels < kBlock && lanes < pixels) lanes *= 2;
+  return lanes * channels < 32 ? 32 : lanes * channels;  // a warp at least: lanes stays a power of two
+}
+
 inline LaunchConfig launch_config(CudaKernel k, const ConvGeometry& g, size_t acc_size) {
   const int64_t out = g.N * g.K * g.OH * g.OW, in = g.N * g.C * g.H * g.W;
   const auto elementwise = [](int64_t n) { return LaunchConfig{capped_grid(ceil_div(n, kBlock)), kBlock, 0, false}; };
@@ -60,10 +69,14 @@ inline LaunchConfig launch_config(CudaKernel k, const ConvGeometry& g, size_t ac
     case CudaKernel::TiledNchwForward:
       return {capped_grid(tiled_forward_tiles(g)), kBlock, tiled_forward_shared(g, acc_size), true};
     case CudaKernel::ReduceNchwGradWeight:
-    case CudaKernel::PlantedMissingBarrier:
-      return {capped_grid(reduce_tiles(g, 1)), kBlock, kBlock * acc_size, true};
-    case CudaKernel::ReduceNhwcGradWeight:
-      return {capped_grid(reduce_tiles(g, kReduceChannelsNhwc)), kBlock, kBlock * acc_size, true};
+    case CudaKernel::PlantedMissingBarrier: {
+      const int block = reduce_block(g, 1);
+      return {capped_grid(reduce_tiles(g, 1)), block, block * acc_size, true};
+    }
+    case CudaKernel::ReduceNhwcGradWeight: {
+      const int block = reduce_block(g, kReduceChannelsNhwc);
+      return {capped_grid(reduce_tiles(g, kReduceChannelsNhwc)), block, block * acc_size, true};
+    }
     case CudaKernel::Count: break;
   }
   return {0, kBlock, 0, false};

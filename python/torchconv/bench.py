@@ -5,7 +5,15 @@
     python -m torchconv.bench --suite resnet50 --baseline all --peak 231 --chart ratios.png
     python -m torchconv.bench --dtype bfloat16 --baseline default
 
+    python -m torchconv.bench --device cuda --suite mobilenetv2 --batch 32 --mode fwdbwd --baseline all
+
 (bench/bench.py in the source tree runs the same.)
+
+On a GPU (--device cuda) each call is timed with CUDA events, on inputs rotated through copies larger than the L2
+cache, against torch default (cuDNN, torch.backends.cudnn.benchmark = True), torch native (cuDNN disabled:
+torch's own CUDA kernels) and, for --mode fwdbwd, deterministic torch (cudnn.deterministic, the setting whose
+backward torchconv's is compared with); each layer also prints its floor, the time to move its bytes at the
+GPU's memory bandwidth or do its FLOPs at its peak, whichever is longer.
 
 torch and torchconv run in one process, in alternating blocks, and each time is the median over the blocks.
 torch native (torch.backends.mkldnn.enabled = False) is timed in a child process, so oneDNN's state cannot leak
@@ -104,6 +112,8 @@ ALGORITHM = "auto"  # torchconv's algorithm argument, from --algorithm
 LAYOUT = torch.contiguous_format  # the input's (and so the output's) memory format, from --channels-last
 DTYPE = torch.float32  # the dtype both sides compute in, from --dtype
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DEVICE = "cpu"  # where both sides run, from --device
+ROTATE_BYTES = 256 << 20  # on a GPU, inputs rotate through copies of at least this many bytes: past any L2 (H200: 60 MB)
 
 
 def make_case(spec, batch, dtype=None, backward=False):
@@ -118,9 +128,17 @@ def make_case(spec, batch, dtype=None, backward=False):
     def values(*shape, scale=1.0):
         return (torch.randn(shape, generator=g, dtype=torch.float64) * scale).to(DTYPE).to(dtype)
 
-    x = values(batch, C, H, W).contiguous(memory_format=LAYOUT)
-    w = values(K, C // groups, kh, kw, scale=(C // groups * kh * kw) ** -0.5)
-    b = values(K)
+    x = values(batch, C, H, W).to(DEVICE).contiguous(memory_format=LAYOUT)
+    w = values(K, C // groups, kh, kw, scale=(C // groups * kh * kw) ** -0.5).to(DEVICE)
+    b = values(K).to(DEVICE)
+    # On a GPU the calls read the input from rotating copies, so no timing is of an input that sits in L2.
+    copies = [x] + [x.clone() for _ in range(min(7, ROTATE_BYTES // max(1, x.numel() * x.element_size())))] \
+        if DEVICE == "cuda" and not backward else [x]
+    turn = [0]
+
+    def next_x():
+        turn[0] = (turn[0] + 1) % len(copies)
+        return copies[turn[0]]
     stride, dil = pair(stride), pair(dil)
     conv_padding = symmetric_zero_padding(mode, pad)
 
@@ -128,14 +146,15 @@ def make_case(spec, batch, dtype=None, backward=False):
         x.requires_grad_(), w.requires_grad_(), b.requires_grad_()
 
     def torchconv_forward():
-        return torchconv.conv2d(x, w, b, stride, pad, dil, groups, padding_mode=mode, algorithm=ALGORITHM)
+        return torchconv.conv2d(next_x(), w, b, stride, pad, dil, groups, padding_mode=mode, algorithm=ALGORITHM)
 
     def torch_forward():
         # torch has no 4-sided padding or padding modes inside conv2d: symmetric zero padding goes in the conv,
         # anything else through F.pad (what nn.Conv2d does).
+        xi = next_x()
         if conv_padding is not None:
-            return F.conv2d(x, w, b, stride, conv_padding, dil, groups)
-        return F.conv2d(F.pad(x, pad, mode=TORCH_PAD.get(mode, "constant")), w, b, stride, 0, dil, groups)
+            return F.conv2d(xi, w, b, stride, conv_padding, dil, groups)
+        return F.conv2d(F.pad(xi, pad, mode=TORCH_PAD.get(mode, "constant")), w, b, stride, 0, dil, groups)
 
     def unfold_forward():
         columns = F.unfold(x, (kh, kw), dil, conv_padding, stride)  # (N, C*kh*kw, OH*OW)
@@ -164,12 +183,24 @@ def flops(spec, batch, backward):
     return 2.0 * y.numel() * w.shape[1] * w.shape[2] * w.shape[3] * (3 if backward else 1)
 
 
+def min_bytes(spec, batch, backward):
+    """Bytes a pass cannot avoid moving: read the input and weight, write the output (forward); forward + backward
+    also reads the output gradient twice and writes both gradients."""
+    C, H, W, K, kh, kw, stride, pad, dil, groups, mode = spec
+    x, w, forwards = make_case(spec, batch)
+    with torch.no_grad():
+        y = forwards["torchconv"]()
+    e = x.element_size()
+    once = (x.numel() + w.numel() + y.numel()) * e
+    return once + (2 * y.numel() + x.numel() + w.numel()) * e if backward else once
+
+
 def workspace(spec, batch, backward):
     """The largest scratch of the timed passes (auto may run im2col in a backward pass and direct in the forward)."""
     C, H, W, K, kh, kw, stride, pad, dil, groups, mode = spec
     plan = torchconv.explain((batch, C, H, W), (K, C // groups, kh, kw), stride, tuple(pad), dil, groups,
                              padding_mode=mode, algorithm=ALGORITHM, channels_last=LAYOUT == torch.channels_last,
-                             dtype=DTYPE)
+                             dtype=DTYPE, device=DEVICE)
     passes = (plan, plan["grad_input"], plan["grad_weight"]) if backward else (plan,)
     return max(p["workspace_bytes"] for p in passes)
 
@@ -203,6 +234,32 @@ def time_alternating(fns, min_block_s=0.05, blocks=7):
     return [(statistics.median(s), spread(s)) for s in samples]
 
 
+def time_alternating_cuda(fns, min_block_s=0.02, blocks=7):
+    """time_alternating on a GPU: each block timed with CUDA events around its calls (no host sync inside)."""
+    iters = []
+    for fn in fns:
+        fn()
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(3):
+            fn()
+        end.record()
+        end.synchronize()
+        iters.append(max(3, int(min_block_s / max(start.elapsed_time(end) / 3e3, 1e-7))))
+    samples = [[] for _ in fns]
+    for _ in range(blocks):
+        for i, fn in enumerate(fns):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(iters[i]):
+                fn()
+            end.record()
+            end.synchronize()
+            samples[i].append(start.elapsed_time(end) / 1e3 / iters[i])
+    return [(statistics.median(s), spread(s)) for s in samples]
+
+
 def verify(spec, batch, names):
     """{name: (max error, ok)} of each named convolution in --dtype against torch's float64 one on the same values,
     with the tolerance of the tests (scaled by the reduction; half an ulp more for bfloat16 and float16, which are
@@ -213,7 +270,9 @@ def verify(spec, batch, names):
         ref = forwards64["torch"]()
         outputs = {name: forwards[name]() for name in names}
     R = w.shape[1] * w.shape[2] * w.shape[3]
-    rounding = torch.finfo(DTYPE).eps / 2 if DTYPE in (torch.bfloat16, torch.float16) else 0.0
+    # Half types: rounded once (half an ulp), or on a GPU twice where cuBLAS rounds the GEMM before the bias.
+    rounding = torch.finfo(DTYPE).eps / (1 if DEVICE == "cuda" else 2) if DTYPE in (torch.bfloat16, torch.float16) \
+        else 0.0
     tolerance = 4e-7 * R + 1e-6 + (1e-5 + rounding) * ref.abs().max().item()
     errors = {name: (y.double() - ref).abs().max().item() for name, y in outputs.items()}
     return {name: (err, err <= tolerance) for name, err in errors.items()}
@@ -223,9 +282,14 @@ def run(suite, batch, baseline, backward=False, progress=True):
     """One row per layer of the suite, torchconv against one baseline; a row of a layer the baseline cannot
     express has only layer, shape and skipped (the reason)."""
     if baseline == "native":
-        torch.backends.mkldnn.enabled = False
+        torch.backends.mkldnn.enabled = False  # the CPU's native baseline runs in a child process of its own
+    if DEVICE == "cuda":
+        torch.backends.cudnn.enabled = baseline != "native"
+        torch.backends.cudnn.benchmark = baseline == "default"
+        torch.backends.cudnn.deterministic = baseline == "deterministic"
     # oneDNN's depthwise runs ~10x slower in a process where no parallel ATen op has run yet; real models run them.
     torch.ones(1 << 22).mul_(2).sum()
+    timer = time_alternating_cuda if DEVICE == "cuda" else time_alternating
     compared = "unfold" if baseline == "unfold" else "torch"
     rows = []
     for i, (name, spec) in enumerate(SUITES[suite].items()):
@@ -237,7 +301,7 @@ def run(suite, batch, baseline, backward=False, progress=True):
             rows.append(dict(layer=name, shape=shape, skipped=unfold_skip_reason(spec)))
             continue
         with torch.set_grad_enabled(backward):
-            (t_torch, s_torch), (t_ours, s_ours) = time_alternating([forwards[compared], forwards["torchconv"]])
+            (t_torch, s_torch), (t_ours, s_ours) = timer([forwards[compared], forwards["torchconv"]])
         # torch's conv2d is the reference itself; the unfold baseline gets checked against it like torchconv.
         checks = verify(spec, batch, ["torchconv"] if compared == "torch" else ["torchconv", compared])
         err, ok = checks["torchconv"]
@@ -245,6 +309,11 @@ def run(suite, batch, baseline, backward=False, progress=True):
                    gflops=flops(spec, batch, backward) / t_ours / 1e9,
                    workspace_bytes=workspace(spec, batch, backward), max_err=err, ok=ok,
                    spread=max(s_torch, s_ours))
+        if DEVICE == "cuda":
+            floor = max(min_bytes(spec, batch, backward) / (GPU_PEAKS["bandwidth_gbs"] * 1e9),
+                        flops(spec, batch, backward) / (GPU_PEAKS["gflops"] * 1e9))
+            row.update(floor_ms=floor * 1e3, bandwidth_share=min_bytes(spec, batch, backward) / t_ours /
+                       (GPU_PEAKS["bandwidth_gbs"] * 1e9))
         if compared in checks:
             row["baseline_max_err"], row["baseline_ok"] = checks[compared]
         rows.append(row)
@@ -274,9 +343,10 @@ def print_table(rows, title, peak_gflops):
             print(f"{r['layer']:32} {r['shape']:34} skipped: the baseline cannot express {r['skipped']}")
             continue
         peak_share = f"{100 * r['gflops'] / peak_gflops:6.1f}" if peak_gflops is not None else f"{'-':>6}"
+        floor = f"  floor {r['floor_ms']:.3f} ms, {100 * r['bandwidth_share']:.0f}% of HBM" if "floor_ms" in r else ""
         print(f"{r['layer']:32} {r['shape']:34} {r['torch_ms']:9.3f} {r['torchconv_ms']:9.3f} {r['ratio']:6.2f} "
               f"{r['gflops']:8.1f} {peak_share} {r['workspace_bytes']:10d} {100 * r['spread']:5.0f}%  "
-              f"{check_text(r)}{'  NOISY' if r['spread'] > NOISY_SPREAD else ''}")
+              f"{check_text(r)}{'  NOISY' if r['spread'] > NOISY_SPREAD else ''}{floor}")
     geo = statistics.geometric_mean([r["ratio"] for r in timed(rows)])
     print(f"geomean ratio (torch / torchconv): {geo:.3f}   (ratio > 1: torchconv is faster)")
     noisy = [r["layer"] for r in timed(rows) if r["spread"] > NOISY_SPREAD]
@@ -287,8 +357,12 @@ def print_table(rows, title, peak_gflops):
 
 
 BASELINE_TITLES = {"default": "torch default (oneDNN)", "native": "torch native (mkldnn disabled)",
-                   "unfold": "torch F.unfold + matmul (im2col)"}
+                   "unfold": "torch F.unfold + matmul (im2col)", "deterministic": "torch deterministic (cuDNN)"}
+CUDA_TITLES = {"default": "torch default (cuDNN, benchmark=True)", "native": "torch native (cuDNN disabled)",
+               "deterministic": "torch deterministic (cudnn.deterministic=True)"}
 BASELINE_SETS = {"both": ["default", "native"], "all": ["default", "native", "unfold"]}
+# --device cuda: HBM GB/s and fp32 GFLOP/s (non-tensor-core) for the floor column; H200 SXM by default.
+GPU_PEAKS = {"bandwidth_gbs": 4800.0, "gflops": 67000.0}
 
 
 def unfold_applies(suite):
@@ -356,14 +430,18 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", default="default", choices=sorted(SUITES))
     p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--baseline", default="both", choices=["default", "native", "unfold", "both", "all"],
+    p.add_argument("--baseline", default="both",
+                   choices=["default", "native", "unfold", "deterministic", "both", "all"],
                    help="both = default + native; all = default + native + unfold (where the suite has layers "
-                        "that F.unfold + matmul can express: groups 1, symmetric zero padding)")
+                        "that F.unfold + matmul can express: groups 1, symmetric zero padding); with --device cuda, "
+                        "all = default + native + deterministic (--mode fwdbwd: the backward torchconv's, "
+                        "deterministic, is held to)")
     p.add_argument("--mode", default="forward", choices=["forward", "fwdbwd"],
                    help="time the forward alone, or forward + backward (grad of input, weight and bias)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for both sides")
     p.add_argument("--algorithm", default="auto",
-                   choices=["auto", "im2col", "direct"] + [k["name"] for k in torchconv.kernels()],
+                   choices=["auto", "im2col", "direct"] + [k["name"] for d in ("cpu", "cuda")
+                                                           for k in torchconv.kernels(d)],
                    help="torchconv's kernel choice: auto (the rule in csrc/cpu/plan.cpp), a family, or one kernel "
                         "(torchconv.kernels(); it must apply to every layer of the suite)")
     p.add_argument("--dtype", default="float32", choices=list(DTYPES),
@@ -376,15 +454,34 @@ def main():
     p.add_argument("--json", default=None, help="write the rows to this JSON file")
     p.add_argument("--chart", default=None, metavar="PATH.png",
                    help="draw the ratios per layer and baseline to this PNG (needs matplotlib)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="where both sides run (cuda: CUDA events, cuDNN baselines, a floor column)")
+    p.add_argument("--gpu-peaks", default=None, metavar="GBS,GFLOPS",
+                   help="--device cuda: the GPU's memory bandwidth (GB/s) and fp32 peak (GFLOP/s) for the floor "
+                        "column (default 4800,67000: an H200 SXM)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
-    global ALGORITHM, LAYOUT, DTYPE
+    global ALGORITHM, LAYOUT, DTYPE, DEVICE
     ALGORITHM = a.algorithm
+    DEVICE = a.device
+    if DEVICE == "cuda":
+        if not torch.cuda.is_available():
+            p.error("--device cuda: torch sees no CUDA GPU here")
+        if not torchconv.build_info()["cuda_compiled"]:
+            p.error("--device cuda: this torchconv was built without its CUDA kernels "
+                    "(pip install --no-build-isolation -C cmake.define.TORCHCONV_CUDA=ON .)")
+        if a.gpu_peaks:
+            GPU_PEAKS["bandwidth_gbs"], GPU_PEAKS["gflops"] = (float(v) for v in a.gpu_peaks.split(","))
+        BASELINE_TITLES.update(CUDA_TITLES)
+    elif a.baseline == "deterministic":
+        p.error("--baseline deterministic is a GPU baseline (cuDNN's deterministic algorithms): add --device cuda")
     DTYPE = DTYPES[a.dtype]
     LAYOUT = torch.channels_last if a.channels_last else torch.contiguous_format
     if a.peak is not None and a.peak <= 0:
         p.error("--peak must be positive")
-    baselines = BASELINE_SETS.get(a.baseline, [a.baseline])
+    baselines = list(BASELINE_SETS.get(a.baseline, [a.baseline]))
+    if DEVICE == "cuda" and a.baseline == "all":
+        baselines = ["default", "native", "deterministic"]
     unfold_dropped = "unfold" in baselines and not unfold_applies(a.suite)
     if unfold_dropped:
         if a.baseline == "unfold":
@@ -406,6 +503,9 @@ def main():
             p.error("--chart needs matplotlib, which is not installed: pip install matplotlib "
                     "(or install torchconv with the [bench] extra)")
     info = torchconv.build_info()
+    if DEVICE == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name()}, torchconv CUDA architectures {info['cuda_architectures']}, "
+              f"floor from {GPU_PEAKS['bandwidth_gbs']:.0f} GB/s and {GPU_PEAKS['gflops']:.0f} GFLOP/s")
     print(f"torchconv {info['version']} (kernels: {info['cpu_isa']}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, suite {a.suite}, batch {a.batch}, {a.dtype}, "
           f"{'forward + backward' if backward else 'forward'}, algorithm {a.algorithm}"
@@ -413,14 +513,15 @@ def main():
     load = os.getloadavg()[0]
     print(f"load average {load:.2f} on {os.cpu_count()} CPUs"
           + (": busy, expect noise (see the spread column)" if load > 0.75 * (os.cpu_count() or 1) else ""))
-    peak, peak_source = peak_gflops(a.peak, torch.get_num_threads())
+    peak, peak_source = (a.peak or GPU_PEAKS["gflops"], "--peak" if a.peak else "--gpu-peaks") if DEVICE == "cuda" \
+        else peak_gflops(a.peak, torch.get_num_threads())
     print(f"peak fp32: {peak:.1f} GFLOP/s (from {peak_source})" if peak is not None else
           f"peak fp32: {peak_source}, so % peak shows as -")
     if unfold_dropped:
         print(f"no F.unfold + matmul baseline: it can express no layer of suite {a.suite}")
     results = {}
     for baseline in baselines:
-        if baseline != "native":
+        if baseline != "native" or DEVICE == "cuda":  # cuDNN's switch holds no state across calls
             results[baseline] = run(a.suite, a.batch, baseline, backward)
         else:
             out = subprocess.run([sys.executable, "-m", "torchconv.bench", "--child", "--suite", a.suite,
