@@ -9,15 +9,8 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
   if (cuda::emulation_active())  // torchconv.testing.cuda_emulation(): the CUDA backend, emulated
     return cuda::conv2d(cuda::emulated_backend(),
                       input, weight, bias, stride, padding, dilation, groups, padding_mode, algorithm);
-  check_4d(input, "input");
-  check_4d(weight, "weight");
-  check_tensors(kCpu, {{&input, "input"}, {&weight, "weight"}});
-  const auto in_size = sizes4(input), w_size = sizes4(weight);
-  const ConvGeometry g = geometry(in_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
-  if (bias.has_value()) {
-    check_bias(input, *bias, g);
-    bias = as_contiguous(*bias);
-  }
+  const ConvGeometry g = check_conv2d(kCpu, input, weight, bias, stride, padding, dilation, groups, padding_mode);
+  if (bias.has_value()) bias = as_contiguous(*bias);
   Tensor out = empty4({g.N, g.K, g.OH, g.OW}, input.scalar_type(), output_format(input, weight), "output");
   weight = as_contiguous(weight);  // every kernel reads W as (K, C/groups*kh*kw)
   const Batch batch(g, input.scalar_type());

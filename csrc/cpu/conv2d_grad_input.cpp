@@ -9,13 +9,8 @@ Tensor conv2d_grad_input(Tensor grad_output, Tensor weight, std::vector<int64_t>
   if (cuda::emulation_active())  // torchconv.testing.cuda_emulation(): the CUDA backend, emulated
     return cuda::conv2d_grad_input(cuda::emulated_backend(),
                       grad_output, weight, input_size, stride, padding, dilation, groups, padding_mode, algorithm);
-  check_4d(grad_output, "grad_output");
-  check_4d(weight, "weight");
-  check_len(input_size, 4, "input_size");
-  check_tensors(kCpu, {{&grad_output, "grad_output"}, {&weight, "weight"}});
-  const auto w_size = sizes4(weight);
-  const ConvGeometry g = geometry(input_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
-  check_output_size(grad_output, g);
+  const ConvGeometry g = check_conv2d_grad_input(kCpu, grad_output, weight, input_size, stride, padding, dilation,
+                                                 groups, padding_mode);
   Tensor grad_input =
       empty4({g.N, g.C, g.H, g.W}, grad_output.scalar_type(), output_format(grad_output, weight), "input gradient");
   weight = as_contiguous(weight);

@@ -9,13 +9,8 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
   if (cuda::emulation_active())  // torchconv.testing.cuda_emulation(): the CUDA backend, emulated
     return cuda::conv2d_grad_weight(cuda::emulated_backend(),
                       input, grad_output, weight_size, stride, padding, dilation, groups, padding_mode, algorithm);
-  check_4d(input, "input");
-  check_4d(grad_output, "grad_output");
-  check_len(weight_size, 4, "weight_size");
-  check_tensors(kCpu, {{&input, "input"}, {&grad_output, "grad_output"}});
-  const auto in_size = sizes4(input);
-  const ConvGeometry g = geometry(in_size.data(), weight_size.data(), stride, padding, dilation, groups, padding_mode);
-  check_output_size(grad_output, g);
+  const ConvGeometry g = check_conv2d_grad_weight(kCpu, input, grad_output, weight_size, stride, padding, dilation,
+                                                  groups, padding_mode);
   // Always contiguous: every kernel accumulates W_g as (K/groups, C/groups*kh*kw) matrices.
   Tensor grad_weight = empty4({weight_size[0], weight_size[1], weight_size[2], weight_size[3]}, input.scalar_type(),
                               MemoryFormat::Contiguous, "weight gradient");

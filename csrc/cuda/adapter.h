@@ -59,16 +59,6 @@ class Launcher {
   std::optional<torch::stable::accelerator::DeviceGuard> guard_;
 };
 
-// Every tensor argument on the first one's device (type, and index on the GPU).
-inline void check_device(const Backend& b, std::initializer_list<std::pair<const Tensor*, const char*>> ts) {
-  check_tensors(b.device, ts);
-  if (!b.gpu) return;
-  const auto& [first, first_name] = *ts.begin();
-  for (const auto& [t, name] : ts)
-    TC_CHECK(t->get_device_index() == first->get_device_index(), "expected ", name, " on cuda:",
-             first->get_device_index(), " like ", first_name, ", got cuda:", t->get_device_index());
-}
-
 // A new tensor on t's device; an allocation that fails names the size.
 inline Tensor empty_like_device(const Tensor& t, const std::vector<int64_t>& sizes, MemoryFormat format,
                                 const char* what) {

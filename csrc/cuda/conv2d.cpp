@@ -6,16 +6,9 @@ namespace torchconv::cuda {
 Tensor conv2d(const Backend& b, Tensor input, Tensor weight, std::optional<Tensor> bias, std::vector<int64_t> stride,
               std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups,
               const std::string& padding_mode, const std::string& algorithm) {
-  check_4d(input, "input");
-  check_4d(weight, "weight");
-  check_device(b, {{&input, "input"}, {&weight, "weight"}});
-  const auto in_size = sizes4(input), w_size = sizes4(weight);
-  const ConvGeometry g = geometry(in_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
-  if (bias.has_value()) {
-    check_device(b, {{&input, "input"}, {&*bias, "bias"}});
-    check_bias(input, *bias, g);
-    if (!bias->is_contiguous()) bias = torch::stable::contiguous(*bias);
-  }
+  const ConvGeometry g =
+      check_conv2d(b.device, input, weight, bias, stride, padding, dilation, groups, padding_mode);
+  if (bias.has_value() && !bias->is_contiguous()) bias = torch::stable::contiguous(*bias);
   Tensor out = empty_like_device(input, {g.N, g.K, g.OH, g.OW}, output_format(input, weight), "output");
   if (!weight.is_contiguous()) weight = torch::stable::contiguous(weight);  // kernels read it as (K, C/groups*kh*kw)
   const Launcher launch(b, input);

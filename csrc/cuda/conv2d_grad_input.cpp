@@ -6,13 +6,8 @@ namespace torchconv::cuda {
 Tensor conv2d_grad_input(const Backend& b, Tensor grad_output, Tensor weight, std::vector<int64_t> input_size,
                          std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
                          int64_t groups, const std::string& padding_mode, const std::string& algorithm) {
-  check_4d(grad_output, "grad_output");
-  check_4d(weight, "weight");
-  check_len(input_size, 4, "input_size");
-  check_device(b, {{&grad_output, "grad_output"}, {&weight, "weight"}});
-  const auto w_size = sizes4(weight);
-  const ConvGeometry g = geometry(input_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
-  check_output_size(grad_output, g);
+  const ConvGeometry g = check_conv2d_grad_input(b.device, grad_output, weight, input_size, stride, padding,
+                                                 dilation, groups, padding_mode);
   Tensor grad_input =
       empty_like_device(grad_output, {g.N, g.C, g.H, g.W}, output_format(grad_output, weight), "input gradient");
   if (!weight.is_contiguous()) weight = torch::stable::contiguous(weight);

@@ -6,13 +6,8 @@ namespace torchconv::cuda {
 Tensor conv2d_grad_weight(const Backend& b, Tensor input, Tensor grad_output, std::vector<int64_t> weight_size,
                           std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
                           int64_t groups, const std::string& padding_mode, const std::string& algorithm) {
-  check_4d(input, "input");
-  check_4d(grad_output, "grad_output");
-  check_len(weight_size, 4, "weight_size");
-  check_device(b, {{&input, "input"}, {&grad_output, "grad_output"}});
-  const auto in_size = sizes4(input);
-  const ConvGeometry g = geometry(in_size.data(), weight_size.data(), stride, padding, dilation, groups, padding_mode);
-  check_output_size(grad_output, g);
+  const ConvGeometry g = check_conv2d_grad_weight(b.device, input, grad_output, weight_size, stride, padding,
+                                                  dilation, groups, padding_mode);
   Tensor grad_weight = empty_like_device(input, weight_size, MemoryFormat::Contiguous, "weight gradient");
   const Launcher launch(b, input);
   const CudaPlan plan =

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <initializer_list>
 #include <string>
 #include <utility>
@@ -47,8 +48,8 @@ inline void check_4d(const Tensor& t, const char* name) {
   TC_CHECK(t.dim() == 4, "expected ", name, " to be 4-D, got ", t.dim(), "-D");
 }
 
-// Every tensor argument: float32, float64, bfloat16 or float16, of the first one's dtype, and on the first one's device, which must be
-// the adapter's.
+// Every tensor argument: float32, float64, bfloat16 or float16, of the first one's dtype, and on the first one's
+// device (type and index), which must be the adapter's.
 inline void check_tensors(torch::headeronly::DeviceType device,
                           std::initializer_list<std::pair<const Tensor*, const char*>> ts) {
   const Tensor& first = *ts.begin()->first;
@@ -58,6 +59,9 @@ inline void check_tensors(torch::headeronly::DeviceType device,
   for (const auto& [t, name] : ts) {
     TC_CHECK(t->device().type() == device, "expected ", name, " on the ", device_name(device), ", like ",
              ts.begin()->second, ", got ", device_name(t->device().type()));
+    TC_CHECK(device == torch::headeronly::DeviceType::CPU || t->get_device_index() == first.get_device_index(),
+             "expected ", name, " on ", device_name(device), ":", first.get_device_index(), " like ",
+             ts.begin()->second, ", got ", device_name(device), ":", t->get_device_index());
     TC_CHECK(t->scalar_type() == dtype, name, " has dtype ", dtype_name(t->scalar_type()), " but ",
              ts.begin()->second, " has dtype ", dtype_name(dtype));
   }
@@ -102,18 +106,60 @@ inline MemoryFormat output_format(const Tensor& a, const Tensor& b) {
                                                                  : MemoryFormat::Contiguous;
 }
 
-// The bias of a forward: one value per output channel, of the input's dtype and device.
-inline void check_bias(const Tensor& input, const Tensor& bias, const ConvGeometry& g) {
-  check_tensors(input.device().type(), {{&input, "input"}, {&bias, "bias"}});
-  TC_CHECK(bias.dim() == 1 && bias.size(0) == g.K, "expected bias of size (", g.K,
-           "), one per output channel, got a ", bias.dim(), "-D bias with ", bias.numel(), " elements");
-}
-
 // grad_output must have the shape the geometry gives the forward output.
 inline void check_output_size(const Tensor& grad_output, const ConvGeometry& g) {
   const auto s = sizes4(grad_output);
   TC_CHECK(s[0] == g.N && s[1] == g.K && s[2] == g.OH && s[3] == g.OW, "grad_output has size (", s[0], ", ", s[1],
            ", ", s[2], ", ", s[3], "), expected (", g.N, ", ", g.K, ", ", g.OH, ", ", g.OW, ")");
+}
+
+// The argument checks of each op, which every backend's adapter makes first (device: the adapter's); each returns
+// the geometry of the call.
+inline ConvGeometry check_conv2d(torch::headeronly::DeviceType device, const Tensor& input, const Tensor& weight,
+                                 const std::optional<Tensor>& bias, const std::vector<int64_t>& stride,
+                                 const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
+                                 int64_t groups, const std::string& padding_mode) {
+  check_4d(input, "input");
+  check_4d(weight, "weight");
+  check_tensors(device, {{&input, "input"}, {&weight, "weight"}});
+  const auto in_size = sizes4(input), w_size = sizes4(weight);
+  const ConvGeometry g = geometry(in_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
+  if (bias.has_value()) {
+    check_tensors(device, {{&input, "input"}, {&*bias, "bias"}});
+    TC_CHECK(bias->dim() == 1 && bias->size(0) == g.K, "expected bias of size (", g.K,
+             "), one per output channel, got a ", bias->dim(), "-D bias with ", bias->numel(), " elements");
+  }
+  return g;
+}
+
+inline ConvGeometry check_conv2d_grad_input(torch::headeronly::DeviceType device, const Tensor& grad_output,
+                                            const Tensor& weight, const std::vector<int64_t>& input_size,
+                                            const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                            const std::vector<int64_t>& dilation, int64_t groups,
+                                            const std::string& padding_mode) {
+  check_4d(grad_output, "grad_output");
+  check_4d(weight, "weight");
+  check_len(input_size, 4, "input_size");
+  check_tensors(device, {{&grad_output, "grad_output"}, {&weight, "weight"}});
+  const auto w_size = sizes4(weight);
+  const ConvGeometry g = geometry(input_size.data(), w_size.data(), stride, padding, dilation, groups, padding_mode);
+  check_output_size(grad_output, g);
+  return g;
+}
+
+inline ConvGeometry check_conv2d_grad_weight(torch::headeronly::DeviceType device, const Tensor& input,
+                                             const Tensor& grad_output, const std::vector<int64_t>& weight_size,
+                                             const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                             const std::vector<int64_t>& dilation, int64_t groups,
+                                             const std::string& padding_mode) {
+  check_4d(input, "input");
+  check_4d(grad_output, "grad_output");
+  check_len(weight_size, 4, "weight_size");
+  check_tensors(device, {{&input, "input"}, {&grad_output, "grad_output"}});
+  const auto in_size = sizes4(input);
+  const ConvGeometry g = geometry(in_size.data(), weight_size.data(), stride, padding, dilation, groups, padding_mode);
+  check_output_size(grad_output, g);
+  return g;
 }
 
 }  // namespace torchconv
