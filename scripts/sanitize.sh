@@ -8,7 +8,7 @@
 #    the active venv and build/dev are never touched. scripts/sanitize.cmake (a CMake hook) lowers CMakeLists.txt's
 #    own -O3/-O2 to -O1, and builds the per-ISA kernel copies that will not run here without sanitizers at -O0.
 # 2. Runs, with the sanitizer runtimes preloaded into python, tests/test_conformance.py, test_errors.py,
-#    test_autograd.py, test_kernels.py and (where the file exists) `tests/fuzz.py --seeds N`, each in its own
+#    test_autograd.py, test_kernels.py, test_cuda_emulation.py (the emulated CUDA kernels) and (where the file exists) `tests/fuzz.py --seeds N`, each in its own
 #    process, under each kernel ISA asked for that this CPU has (TORCHCONV_CPU_CAPABILITY).
 #    A fuzz.py child that a sanitizer ends is a "crash" defect there, and the child's stderr (UBSan's report) is
 #    fuzz.py's; so each crash's reproducer line (`python tests/fuzz.py --case ...`) is run again here, in-process.
@@ -22,7 +22,7 @@
 #
 # Knobs (environment):
 #   SANITIZE_ISAS="default avx2 avx512"  kernel copies to run (those the CPU lacks are skipped, and not instrumented)
-#   SANITIZE_SUITES="conformance errors autograd kernels fuzz"
+#   SANITIZE_SUITES="conformance errors autograd kernels cuda_emulation fuzz"
 #   FUZZ_SEEDS=100                        seeds for tests/fuzz.py
 #   SANITIZE_REV=<commit>                 build a snapshot of that commit (git archive, in build/asan-src) instead of
 #                                         the working tree, e.g. while someone is editing csrc/; tests/ stays the
@@ -49,7 +49,7 @@ BUILD_DIR=$ROOT/build/asan
 VENV=$ROOT/build/asan-venv
 LOGS=$ROOT/build/asan-logs
 ISAS=${SANITIZE_ISAS:-default avx2 avx512}
-SUITES=${SANITIZE_SUITES:-conformance errors autograd kernels fuzz}
+SUITES=${SANITIZE_SUITES:-conformance errors autograd kernels cuda_emulation fuzz}
 FUZZ_SEEDS=${FUZZ_SEEDS:-100}
 RUN_TIMEOUT=${SANITIZE_TIMEOUT:-3600}
 FRAMES=${SANITIZE_FRAMES:-8}
@@ -230,7 +230,7 @@ for isa in $ISAS; do
   esac
   for suite in $SUITES; do
     case $suite in
-      conformance|errors|autograd|kernels)
+      conformance|errors|autograd|kernels|cuda_emulation)
         # shellcheck disable=SC2086  # SANITIZE_PYTEST_ARGS is split like a command line's words
         eval "set -- -m pytest -v -p no:cacheprovider --capture=sys --durations=5 ${SANITIZE_PYTEST_ARGS:-} \"tests/test_$suite.py\"" ;;
       fuzz)
@@ -240,7 +240,7 @@ for isa in $ISAS; do
         # sanitized child counts as hung.
         case $FUZZ_HELP in *--isa*) set -- "$@" --isa "$isa" ;; esac
         case $FUZZ_HELP in *--timeout*) set -- "$@" --timeout 120 ;; esac ;;
-      *) die "unknown suite $suite (conformance, errors, autograd, kernels, fuzz)" ;;
+      *) die "unknown suite $suite (conformance, errors, autograd, kernels, cuda_emulation, fuzz)" ;;
     esac
     tag=$isa-$suite
     san_env "$LOGS/$tag.san"

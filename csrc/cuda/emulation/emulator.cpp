@@ -11,6 +11,16 @@
 #include <random>
 #include <stdexcept>
 
+// AddressSanitizer must be told of each stack switch (its fake stacks and the bounds it unpoisons are per stack).
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define TC_ASAN_START(save, bottom, size) __sanitizer_start_switch_fiber(save, bottom, size)
+#define TC_ASAN_FINISH(save, bottom, size) __sanitizer_finish_switch_fiber(save, bottom, size)
+#else
+#define TC_ASAN_START(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
+#define TC_ASAN_FINISH(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
+#endif
+
 // void tc_emu_switch(void** save_sp, void* load_sp): saves the callee-saved registers (System V x86-64) on this
 // stack, stores the stack pointer to *save_sp, and resumes the stack at load_sp the same way.
 extern "C" void tc_emu_switch(void** save_sp, void* load_sp);
@@ -46,6 +56,7 @@ constexpr size_t kStackBytes = size_t(64) << 10;
 struct Fiber {
   void* sp = nullptr;
   bool done = false;
+  void* asan_fake_stack = nullptr;
 };
 
 struct Scheduler {
@@ -55,6 +66,8 @@ struct Scheduler {
   size_t stack_count = 0;
   std::vector<unsigned char> shared;
   void* main_sp = nullptr;
+  const void* main_bottom = nullptr;  // the OS thread's stack, as AddressSanitizer reports it
+  size_t main_size = 0;
   int current = -1;  // the running fiber, or -1 outside a fiber
   const std::function<void()>* body = nullptr;
   std::exception_ptr error;
@@ -62,15 +75,25 @@ struct Scheduler {
 };
 thread_local Scheduler sched;
 
+const void* stack_bottom(size_t t) { return sched.stacks.get() + t * kStackBytes; }
+
+// Back to the scheduler: from syncthreads (to be resumed) or from a finished fiber (never resumed).
+void switch_to_main(Fiber& f, bool resumed) {
+  TC_ASAN_START(resumed ? &f.asan_fake_stack : nullptr, sched.main_bottom, sched.main_size);
+  void* dead = nullptr;
+  tc_emu_switch(resumed ? &f.sp : &dead, sched.main_sp);
+  TC_ASAN_FINISH(f.asan_fake_stack, &sched.main_bottom, &sched.main_size);
+}
+
 [[noreturn]] void fiber_start() {
+  TC_ASAN_FINISH(nullptr, &sched.main_bottom, &sched.main_size);
   try {
     (*sched.body)();
   } catch (...) {
     if (!sched.error) sched.error = std::current_exception();
   }
   sched.fibers[sched.current].done = true;
-  void* dead = nullptr;
-  tc_emu_switch(&dead, sched.main_sp);
+  switch_to_main(sched.fibers[sched.current], false);
   std::abort();  // a finished fiber is never resumed
 }
 
@@ -97,7 +120,10 @@ void run_block_with_barriers(int block, std::vector<int>& order) {
       if (sched.fibers[t].done) continue;
       sched.current = t;
       sched.state.thread_idx.x = t;
+      void* main_fake_stack = nullptr;
+      TC_ASAN_START(&main_fake_stack, stack_bottom(t), kStackBytes);
       tc_emu_switch(&sched.main_sp, sched.fibers[t].sp);
+      TC_ASAN_FINISH(main_fake_stack, nullptr, nullptr);
       sched.current = -1;
       if (sched.fibers[t].done) --alive;
     }
@@ -111,7 +137,7 @@ ThreadState& self() { return sched.state; }
 void syncthreads() {
   if (sched.current < 0)
     throw std::logic_error("torchconv: an emulated kernel called __syncthreads but was launched without barrier");
-  tc_emu_switch(&sched.fibers[sched.current].sp, sched.main_sp);
+  switch_to_main(sched.fibers[sched.current], true);
 }
 
 std::vector<LaunchRecord>& launches() {
