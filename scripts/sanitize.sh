@@ -8,8 +8,9 @@
 #    the active venv and build/dev are never touched. scripts/sanitize.cmake (a CMake hook) lowers CMakeLists.txt's
 #    own -O3/-O2 to -O1, and builds the per-ISA kernel copies that will not run here without sanitizers at -O0.
 # 2. Runs, with the sanitizer runtimes preloaded into python, tests/test_conformance.py, test_errors.py,
-#    test_autograd.py, test_kernels.py, test_cuda_emulation.py (the emulated CUDA kernels) and (where the file exists) `tests/fuzz.py --seeds N`, each in its own
-#    process, under each kernel ISA asked for that this CPU has (TORCHCONV_CPU_CAPABILITY).
+#    test_autograd.py, test_kernels.py, test_cuda_emulation.py (the emulated CUDA kernels) and (where the file
+#    exists) `tests/fuzz.py --seeds N`, each in its own process, under each kernel ISA asked for that this CPU has
+#    (TORCHCONV_CPU_CAPABILITY).
 #    A fuzz.py child that a sanitizer ends is a "crash" defect there, and the child's stderr (UBSan's report) is
 #    fuzz.py's; so each crash's reproducer line (`python tests/fuzz.py --case ...`) is run again here, in-process.
 # 3. Prints each distinct sanitizer report (headline, first frames, the runs it came up in; by
