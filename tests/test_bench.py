@@ -56,3 +56,17 @@ def test_chart_without_matplotlib_says_how_to_get_it(tmp_path):
     r = subprocess.run([sys.executable, "-m", "torchconv.bench", "--chart", str(tmp_path / "c.png")],
                        capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 2 and "pip install matplotlib" in r.stderr, r.stderr
+
+
+def test_models_suite_stand_ins(tmp_path, monkeypatch):
+    """The models suite without torchvision: the stand-in models, converted, timed and checked against the
+    originals, inference and a training step."""
+    import torchconv.bench as bench
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # as if not installed
+    assert set(bench.suite_models()) == {"resnet-like (stand-in)", "mobilenetv2-like (stand-in)"}
+    for backward in (False, True):
+        rows = bench.run_models(batch=1, backward=backward, progress=False)
+        assert [r["layer"] for r in rows] == list(bench.stand_in_models())
+        for r in rows:
+            assert r["ok"] and r["ratio"] > 0 and r["torch_ms"] > 0, r

@@ -23,6 +23,7 @@ the exact result beyond the tests' tolerance for the dtype (float32's, or for bf
 """
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -84,6 +85,73 @@ SUITES["conv1d"] = {
     "dw c512 L16000 k4": (512, 1, 16000, 512, 1, 4, 1, (3, 0, 0, 0), 1, 512, "zeros"),
 }
 SUITES["default"] = {**SUITES["resnet50"], **SUITES["odd"]}
+# Whole models, converted (torchconv.convert) against the originals: torchvision's when it is installed, else
+# stand-ins built here from the layer shapes above (a ResNet-50 bottleneck stage and a MobileNetV2 inverted-residual
+# stack, with batch norm and ReLU between the convolutions).
+SUITES["models"] = {}
+TORCHVISION_MODELS = ("resnet18", "resnet50", "mobilenet_v2", "resnext50_32x4d", "efficientnet_b0")
+
+
+def stand_in_models():
+    """{name: nn.Module} for the models suite without torchvision."""
+    nn = torch.nn
+
+    def cbr(c_in, c_out, k, stride=1, groups=1):
+        return [nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True)]
+
+    resnet = nn.Sequential(*cbr(3, 64, 7, 2), nn.MaxPool2d(3, 2, 1), *cbr(64, 64, 1), *cbr(64, 64, 3),
+                           *cbr(64, 256, 1), *cbr(256, 128, 1), *cbr(128, 128, 3, 2), *cbr(128, 512, 1),
+                           *cbr(512, 256, 1), *cbr(256, 256, 3, 2), *cbr(256, 1024, 1),
+                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1024, 10))
+    mobile = nn.Sequential(*cbr(3, 32, 3, 2), *cbr(32, 32, 3, 1, 32), *cbr(32, 96, 1), *cbr(96, 96, 3, 2, 96),
+                           *cbr(96, 144, 1), *cbr(144, 144, 3, 1, 144), *cbr(144, 144, 3, 2, 144), *cbr(144, 192, 1),
+                           *cbr(192, 192, 3, 2, 192), *cbr(192, 384, 1), *cbr(384, 384, 3, 1, 384),
+                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(384, 10))
+    return {"resnet-like (stand-in)": resnet, "mobilenetv2-like (stand-in)": mobile}
+
+
+def suite_models():
+    """{name: nn.Module} of the models suite: torchvision's (weights=None: nothing is downloaded) or stand-ins."""
+    try:
+        import torchvision
+    except ImportError:
+        return stand_in_models()
+    return {name: getattr(torchvision.models, name)(weights=None) for name in TORCHVISION_MODELS}
+
+
+def run_models(batch, backward, progress=True):
+    """The models suite: each model's inference (or, with backward, one training step: forward, a loss, backward)
+    against its converted copy, in alternating blocks, and the converted output checked against the original's."""
+    rows = []
+    timer = time_alternating_cuda if DEVICE == "cuda" else time_alternating
+    models = suite_models()
+    for i, (name, model) in enumerate(models.items()):
+        if progress:
+            print(f"  [models {i + 1}/{len(models)}] {name}", file=sys.stderr, flush=True)
+        torch.manual_seed(0)
+        model = model.to(DEVICE, DTYPE).train(backward)
+        converted = torchconv.convert(copy.deepcopy(model))
+        x = torch.randn(batch, 3, 224, 224, device=DEVICE, dtype=DTYPE).contiguous(memory_format=LAYOUT)
+        if LAYOUT == torch.channels_last:
+            model, converted = model.to(memory_format=LAYOUT), converted.to(memory_format=LAYOUT)
+
+        def step(m):
+            if not backward:
+                return lambda: m(x)
+            return lambda: m(x).float().square().mean().backward()
+
+        with torch.set_grad_enabled(backward):
+            (t_torch, s_torch), (t_ours, s_ours) = timer([step(model), step(converted)])
+            with torch.no_grad():
+                model.eval(), converted.eval()
+                ref, got = model(x).double(), converted(x).double()
+        err = (got - ref).abs().max().item()
+        tolerance = 1e-3 * max(1.0, ref.abs().max().item()) * (10 if DTYPE in (torch.bfloat16, torch.float16) else 1)
+        rows.append(dict(layer=name, shape=str(tuple(x.shape)), torch_ms=t_torch * 1e3, torchconv_ms=t_ours * 1e3,
+                         ratio=t_torch / t_ours, gflops=float("nan"), workspace_bytes=0, max_err=err,
+                         ok=err <= tolerance, spread=max(s_torch, s_ours)))
+    return rows
 TORCH_PAD = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
 
@@ -290,6 +358,8 @@ def run(suite, batch, baseline, backward=False, progress=True):
     # oneDNN's depthwise runs ~10x slower in a process where no parallel ATen op has run yet; real models run them.
     torch.ones(1 << 22).mul_(2).sum()
     timer = time_alternating_cuda if DEVICE == "cuda" else time_alternating
+    if suite == "models":
+        return run_models(batch, backward, progress)
     compared = "unfold" if baseline == "unfold" else "torch"
     rows = []
     for i, (name, spec) in enumerate(SUITES[suite].items()):
@@ -342,10 +412,12 @@ def print_table(rows, title, peak_gflops):
         if "skipped" in r:
             print(f"{r['layer']:32} {r['shape']:34} skipped: the baseline cannot express {r['skipped']}")
             continue
-        peak_share = f"{100 * r['gflops'] / peak_gflops:6.1f}" if peak_gflops is not None else f"{'-':>6}"
+        counted = r["gflops"] == r["gflops"]  # NaN for a whole model, whose FLOPs the bench does not count
+        peak_share = f"{100 * r['gflops'] / peak_gflops:6.1f}" if peak_gflops is not None and counted \
+            else f"{'-':>6}"
         floor = f"  floor {r['floor_ms']:.3f} ms, {100 * r['bandwidth_share']:.0f}% of HBM" if "floor_ms" in r else ""
         print(f"{r['layer']:32} {r['shape']:34} {r['torch_ms']:9.3f} {r['torchconv_ms']:9.3f} {r['ratio']:6.2f} "
-              f"{r['gflops']:8.1f} {peak_share} {r['workspace_bytes']:10d} {100 * r['spread']:5.0f}%  "
+              f"{r['gflops'] if counted else '-':>8.8} {peak_share} {r['workspace_bytes']:10d} {100 * r['spread']:5.0f}%  "
               f"{check_text(r)}{'  NOISY' if r['spread'] > NOISY_SPREAD else ''}{floor}")
     geo = statistics.geometric_mean([r["ratio"] for r in timed(rows)])
     print(f"geomean ratio (torch / torchconv): {geo:.3f}   (ratio > 1: torchconv is faster)")
@@ -366,7 +438,7 @@ GPU_PEAKS = {"bandwidth_gbs": 4800.0, "gflops": 67000.0}
 
 
 def unfold_applies(suite):
-    return any(unfold_skip_reason(spec) is None for spec in SUITES[suite].values())
+    return suite != "models" and any(unfold_skip_reason(spec) is None for spec in SUITES[suite].values())
 
 
 def peak_gflops(given, threads):
