@@ -92,6 +92,8 @@ py::tuple explain_cuda(const std::string& pass, const Sizes& input_size, const S
                        const Sizes& stride, const Sizes& padding, const Sizes& dilation, int64_t groups,
                        const std::string& padding_mode, const std::string& algorithm, bool channels_last,
                        const std::string& dtype) {
+  if (dtype != "float32" && dtype != "float64" && dtype != "bfloat16" && dtype != "float16")
+    throw std::invalid_argument("unsupported dtype " + dtype + "; supported: float32, float64, bfloat16, float16");
   const size_t elem = dtype == "float64" ? 8 : dtype == "float32" ? 4 : 2;
   const auto g = geometry(input_size, weight_size, stride, padding, dilation, groups, padding_mode);
   const torchconv::Operands ops{strides_of(g.C, g.H, g.W, channels_last), strides_of(g.K, g.OH, g.OW, channels_last),
@@ -99,9 +101,10 @@ py::tuple explain_cuda(const std::string& pass, const Sizes& input_size, const S
   const auto plan = torchconv::cuda::make_cuda_plan(g, parse_pass(pass), algorithm, ops, elem == 8 ? 8 : 4);
   const auto& row = *plan.row;
   const int64_t images = torchconv::cuda::column_images(g, elem);
-  const int64_t columns = row.family == torchconv::Family::Im2col && g.N > 0
-                              ? int64_t(elem) * images * g.OH * g.OW * (g.col_rows() + g.K) : 0;
-  return py::make_tuple(torchconv::family_name(row.family), row.name, plan.why, row.reason, columns);
+  const double columns = row.family == torchconv::Family::Im2col && g.N > 0
+                             ? double(elem) * double(images) * double(g.OH * g.OW) * double(g.col_rows() + g.K) : 0;
+  const int64_t bytes = columns < 9.0e18 ? int64_t(columns) : INT64_MAX;
+  return py::make_tuple(torchconv::family_name(row.family), row.name, plan.why, row.reason, bytes);
 }
 
 // torchconv.testing.cuda_emulation: switches the CPU ops to the emulated CUDA backend and records its launches.
@@ -122,7 +125,7 @@ py::list emulated_launches() {
 #ifdef TORCHCONV_WITH_CUDA
 py::list cuda_architectures() {
   py::list out;
-  std::string archs = TORCHCONV_CUDA_ARCHS, item;
+  const std::string archs = TORCHCONV_CUDA_ARCHS;
   for (size_t start = 0, end; start <= archs.size(); start = end + 1) {
     end = archs.find(' ', start);
     if (end == std::string::npos) end = archs.size();
@@ -164,11 +167,13 @@ PYBIND11_MODULE(_C, m) {
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"), py::arg("algorithm"),
         py::arg("channels_last"), py::arg("dtype"),
         "(family, kernel, why, kernel's reason, workspace bytes) of the plan for this pass and geometry.");
-  m.def("kernels", &kernels, py::arg("device"), "Every kernel of a device's registry, in the plan's order of preference.");
+  m.def("kernels", &kernels, py::arg("device"),
+        "Every kernel of a device's registry (cpu or cuda), in the plan's order of preference.");
   m.def("explain_cuda", &explain_cuda, py::arg("pass_"), py::arg("input_size"), py::arg("weight_size"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"),
         py::arg("algorithm"), py::arg("channels_last"), py::arg("dtype"),
         "(family, kernel, why, kernel's reason, workspace bytes) of the CUDA plan for this pass and geometry.");
-  m.def("_set_cuda_emulation", &set_emulation, py::arg("on"), py::arg("column_bytes"), py::arg("plant_missing_barrier"));
+  m.def("_set_cuda_emulation", &set_emulation, py::arg("on"), py::arg("column_bytes"),
+        py::arg("plant_missing_barrier"));
   m.def("_emulated_launches", &emulated_launches, "(kernel, grid, block, shared bytes) of each emulated launch.");
 }

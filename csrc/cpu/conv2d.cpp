@@ -7,8 +7,8 @@ Tensor conv2d(Tensor input, Tensor weight, std::optional<Tensor> bias, std::vect
               std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups, compat::Str padding_mode,
               compat::Str algorithm) {
   if (cuda::emulation_active())  // torchconv.testing.cuda_emulation(): the CUDA backend, emulated
-    return cuda::conv2d(cuda::emulated_backend(),
-                      input, weight, bias, stride, padding, dilation, groups, padding_mode, algorithm);
+    return cuda::conv2d(cuda::emulated_backend(), input, weight, bias, stride, padding, dilation, groups,
+                        padding_mode, algorithm);
   const ConvGeometry g = check_conv2d(kCpu, input, weight, bias, stride, padding, dilation, groups, padding_mode);
   if (bias.has_value()) bias = as_contiguous(*bias);
   Tensor out = empty4({g.N, g.K, g.OH, g.OW}, input.scalar_type(), output_format(input, weight), "output");

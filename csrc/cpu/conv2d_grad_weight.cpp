@@ -7,8 +7,8 @@ Tensor conv2d_grad_weight(Tensor input, Tensor grad_output, std::vector<int64_t>
                           std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation,
                           int64_t groups, compat::Str padding_mode, compat::Str algorithm) {
   if (cuda::emulation_active())  // torchconv.testing.cuda_emulation(): the CUDA backend, emulated
-    return cuda::conv2d_grad_weight(cuda::emulated_backend(),
-                      input, grad_output, weight_size, stride, padding, dilation, groups, padding_mode, algorithm);
+    return cuda::conv2d_grad_weight(cuda::emulated_backend(), input, grad_output, weight_size, stride, padding,
+                                    dilation, groups, padding_mode, algorithm);
   const ConvGeometry g = check_conv2d_grad_weight(kCpu, input, grad_output, weight_size, stride, padding, dilation,
                                                   groups, padding_mode);
   // Always contiguous: every kernel accumulates W_g as (K/groups, C/groups*kh*kw) matrices.

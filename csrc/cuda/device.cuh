@@ -75,7 +75,8 @@ inline void store(Half* p, float v) {
 inline float load(const BFloat16* p) { return bits_float(uint32_t(p->bits) << 16); }
 inline void store(BFloat16* p, float v) {
   const uint32_t x = float_bits(v);
-  p->bits = (x & 0x7fffffffu) > 0x7f800000u ? uint16_t((x >> 16) | 0x40u) : uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+  const bool nan = (x & 0x7fffffffu) > 0x7f800000u;
+  p->bits = nan ? uint16_t((x >> 16) | 0x40u) : uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 #endif
 

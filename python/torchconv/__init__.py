@@ -5,6 +5,7 @@
     torchconv.nn.Conv2d / Conv1d      drop-in for torch.nn.Conv2d / Conv1d (and ConvTranspose2d / 1d)
     torchconv.convert(model)          swaps the convolutions of a model
     torchconv.signal.convolve2d, ...  scipy.signal's convolve2d / correlate2d / convolve / correlate on tensors
+    torchconv.testing.cuda_emulation  runs the CUDA backend's kernels on the CPU, emulated (for tests)
 """
 
 import torch  # noqa: F401  (torch first: _C resolves its symbols against the loaded libtorch)
@@ -37,4 +38,5 @@ def build_info() -> dict:
     }
 
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "convert", "explain", "kernels", "nn", "signal", "build_info"]
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "convert", "explain", "kernels", "nn", "signal",
+           "testing", "build_info"]

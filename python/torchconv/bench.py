@@ -181,7 +181,8 @@ LAYOUT = torch.contiguous_format  # the input's (and so the output's) memory for
 DTYPE = torch.float32  # the dtype both sides compute in, from --dtype
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEVICE = "cpu"  # where both sides run, from --device
-ROTATE_BYTES = 256 << 20  # on a GPU, inputs rotate through copies of at least this many bytes: past any L2 (H200: 60 MB)
+# On a GPU, inputs rotate through copies of at least this many bytes: past any L2 (H200: 60 MB).
+ROTATE_BYTES = 256 << 20
 
 
 def make_case(spec, batch, dtype=None, backward=False):
@@ -413,11 +414,12 @@ def print_table(rows, title, peak_gflops):
             print(f"{r['layer']:32} {r['shape']:34} skipped: the baseline cannot express {r['skipped']}")
             continue
         counted = r["gflops"] == r["gflops"]  # NaN for a whole model, whose FLOPs the bench does not count
+        gflops = f"{r['gflops']:8.1f}" if counted else f"{'-':>8}"
         peak_share = f"{100 * r['gflops'] / peak_gflops:6.1f}" if peak_gflops is not None and counted \
             else f"{'-':>6}"
         floor = f"  floor {r['floor_ms']:.3f} ms, {100 * r['bandwidth_share']:.0f}% of HBM" if "floor_ms" in r else ""
         print(f"{r['layer']:32} {r['shape']:34} {r['torch_ms']:9.3f} {r['torchconv_ms']:9.3f} {r['ratio']:6.2f} "
-              f"{r['gflops'] if counted else '-':>8.8} {peak_share} {r['workspace_bytes']:10d} {100 * r['spread']:5.0f}%  "
+              f"{gflops} {peak_share} {r['workspace_bytes']:10d} {100 * r['spread']:5.0f}%  "
               f"{check_text(r)}{'  NOISY' if r['spread'] > NOISY_SPREAD else ''}{floor}")
     geo = statistics.geometric_mean([r["ratio"] for r in timed(rows)])
     print(f"geomean ratio (torch / torchconv): {geo:.3f}   (ratio > 1: torchconv is faster)")
