@@ -41,7 +41,14 @@ def test_build_info():
     info = torchconv.build_info()
     assert info["version"] == torchconv.__version__
     assert info["cpu_isa"] in ("default", "avx2", "avx512")
-    assert info["cuda_compiled"] is False and info["cuda_architectures"] == []
+    # The CUDA kernels: compiled for some architectures with some nvcc, or not at all (the CPU-only build).
+    cuda_ops = [torch._C._dispatch_has_kernel_for_dispatch_key(f"torchconv::{op}", "CUDA")
+                for op in ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")]
+    if info["cuda_compiled"]:
+        assert all(cuda_ops) and info["cuda_architectures"]
+        assert re.fullmatch(r"\d+\.\d+\.\d+", info["cuda_version"]), info["cuda_version"]
+    else:
+        assert not any(cuda_ops) and info["cuda_architectures"] == [] and info["cuda_version"] is None
     assert info["num_threads"] == torch.get_num_threads()
     assert info["torch"] == torch.__version__
     # Built against a torch of the supported range (the one it runs on need not be the same: the stable ABI).
