@@ -13,10 +13,14 @@
 
 // AddressSanitizer must be told of each stack switch (its fake stacks and the bounds it unpoisons are per stack).
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define TC_ASAN_START(save, bottom, size) __sanitizer_start_switch_fiber(save, bottom, size)
 #define TC_ASAN_FINISH(save, bottom, size) __sanitizer_finish_switch_fiber(save, bottom, size)
+// A finished fiber never returns from its frames, so their redzones stay poisoned: clear them before reuse.
+#define TC_ASAN_UNPOISON(p, size) ASAN_UNPOISON_MEMORY_REGION(p, size)
 #else
+#define TC_ASAN_UNPOISON(p, size) ((void)(p), (void)(size))
 #define TC_ASAN_START(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
 #define TC_ASAN_FINISH(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
 #endif
@@ -99,6 +103,7 @@ void switch_to_main(Fiber& f, bool resumed) {
 
 // A fresh stack for fiber t whose first switch "returns" into fiber_start with the stack aligned as after a call.
 void* initial_stack(size_t t) {
+  TC_ASAN_UNPOISON(sched.stacks.get() + t * kStackBytes, kStackBytes);
   auto top = reinterpret_cast<uintptr_t>(sched.stacks.get() + (t + 1) * kStackBytes) & ~uintptr_t(15);
   auto* slot = reinterpret_cast<void**>(top);
   *--slot = nullptr;                                       // fiber_start's own return address: never used
