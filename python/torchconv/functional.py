@@ -252,10 +252,11 @@ def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: Int
     args = (input_shape, weight_shape, stride, pad, dilation, groups, padding_mode, algorithm, channels_last,
             dtype_name(dtype))
 
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"torchconv: unknown device '{device}'; expected cpu or cuda")
+    plan = _C.explain_cuda if device == "cuda" else _C.explain
+
     def one(pass_):
-        if device not in ("cpu", "cuda"):
-            raise ValueError(f"torchconv: unknown device '{device}'; expected cpu or cuda")
-        plan = _C.explain_cuda if device == "cuda" else _C.explain
         family, kernel, reason, kernel_reason, workspace = plan(pass_, *args)
         return {"kernel": kernel, "algorithm": family, "reason": reason, "kernel_reason": kernel_reason,
                 "workspace_bytes": workspace}
