@@ -1,6 +1,7 @@
 """The benchmark (python -m torchconv.bench, or bench/bench.py), the README's main job, runs end to end on a small
 suite: every layer checked against torch, the JSON written with a ratio and a workspace per layer."""
 
+import copy
 import importlib.util
 import json
 import os
@@ -8,6 +9,9 @@ import subprocess
 import sys
 
 import pytest
+import torch
+
+import torchconv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,3 +74,23 @@ def test_models_suite_stand_ins(tmp_path, monkeypatch):
         assert [r["layer"] for r in rows] == list(bench.stand_in_models())
         for r in rows:
             assert r["ok"] and r["ratio"] > 0 and r["torch_ms"] > 0, r
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_models_check_sees_a_wrong_conversion(backward):
+    """The models suite's check passes a converted model and fails one whose last convolution is off, on its output
+    and, with backward, on its weights' gradients, and leaves each model in the mode it found it."""
+    import torchconv.bench as bench
+
+    torch.manual_seed(0)
+    model = bench.stand_in_models()["mobilenetv2-like (stand-in)"].train(backward)
+    x = torch.randn(1, 3, 64, 64)
+    converted = torchconv.convert(copy.deepcopy(model))
+    err, ok = bench.max_model_error(model, converted, x, backward)
+    assert ok, err
+    assert model.training == converted.training == backward
+    last_conv = [m for m in converted.modules() if hasattr(m, "weight") and m.weight.dim() == 4][-1]
+    with torch.no_grad():
+        last_conv.weight.add_(torch.randn_like(last_conv.weight))
+    err, ok = bench.max_model_error(model, converted, x, backward)
+    assert not ok, err

@@ -69,6 +69,8 @@ def test_workspace_bounded_whatever_the_batch(pass_):
 def test_explain_rejects_bad_geometry():
     with pytest.raises(RuntimeError, match="stride must be positive"):
         torchconv.explain((1, 3, 8, 8), (3, 3, 3, 3), stride=(0, 1))
+    with pytest.raises(TypeError, match="takes shapes, not tensors: pass weight_shape=t.shape"):
+        torchconv.explain((1, 3, 8, 8), torch.zeros(3, 3, 3, 3))
 
 
 def test_large_reduction_matches_torch():

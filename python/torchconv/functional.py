@@ -244,6 +244,10 @@ def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: Int
         >>> torchconv.explain((8, 32, 56, 56), (32, 1, 3, 3), padding=1, groups=32)["kernel"]
         'direct/dw_nchw_forward'
     """
+    for name, shape in (("input_shape", input_shape), ("weight_shape", weight_shape)):
+        if isinstance(shape, torch.Tensor):
+            raise TypeError(f"torchconv.explain takes shapes, not tensors: pass {name}=t.shape (and dtype=, "
+                            f"channels_last=, device= to match the tensor)")
     input_shape, weight_shape = list(input_shape), list(weight_shape)
     if len(input_shape) == 3:
         input_shape = [1] + input_shape
