@@ -38,6 +38,14 @@ CASES = {
         case((2, 3, 7, 7), (3, 1, 1, 1), 1, 0, 1, 3, layouts=NCHW),  # depthwise 1x1
         case((1, 17, 8, 8), (34, 1, 3, 3), 1, 1, 1, 17),  # depthwise with a channel multiplier of 2
     ],
+    "direct/igemm_any_forward": [
+        case((3, 6, 9, 8), (4, 3, 3, 2), (2, 1), (1, 0, 2, 1), (1, 2), 2, MODES),
+        # A reduction of 300 x 9 rows: several chunks, so later chunks add into the stored result; 70 channels
+        # leave a partial panel; runs that wrap output rows inside a tile.
+        case((2, 300, 7, 9), (70, 300, 3, 3), 1, (1, 2, 1, 0), 1, 1, ("zeros", "reflect")),
+        case((1, 3, 23, 21), (40, 3, 7, 7), 2, 3, 1, 1),  # the stem's shape: stride 2, a 7x7 kernel
+        case((5, 16, 6, 5), (24, 8, 1, 1), (1, 2), 0, 1, 2),
+    ],
     "im2col/gemm1x1_matrix_forward": [
         case((3, 6, 5, 7), (4, 6, 1, 1)),
         case((2, 8, 4, 5), (6, 4, 1, 1), groups=2, layouts=("contiguous", "channels_last")),

@@ -157,7 +157,8 @@ def test_a_named_kernel_is_forced_in_its_pass_and_its_family_elsewhere():
     assert kernels_of(plan) == ["direct/dense_nchw_forward", "direct/flipdw_nchw_grad_input",
                                 "direct/dw_nchw_grad_weight"]
     with pytest.raises(RuntimeError, match=r"kernel direct/dw_nchw_forward does not apply to this call \(depthwise"
-                                           r".*\); kernels that do: direct/dense_nchw_forward, im2col/cols_any_forward"):
+                                           r".*\); kernels that do: direct/dense_nchw_forward, "
+                                           r"direct/igemm_any_forward, im2col/cols_any_forward"):
         torchconv.explain((2, 8, 9, 9), (8, 8, 3, 3), padding=1, algorithm="direct/dw_nchw_forward")
     with pytest.raises(RuntimeError, match="unknown algorithm 'direct/none'"):
         torchconv.explain((2, 8, 9, 9), (8, 8, 3, 3), algorithm="direct/none")

@@ -55,6 +55,10 @@ int64_t im2col_forward(const ConvGeometry& g, size_t e) { return plan_im2col(g, 
 int64_t im2col_grad_input(const ConvGeometry& g, size_t e) { return plan_im2col(g, ConvPass::GradInput, e).bytes; }
 int64_t im2col_grad_weight(const ConvGeometry& g, size_t e) { return plan_im2col(g, ConvPass::GradWeight, e).bytes; }
 int64_t tap_table(const ConvGeometry& g, size_t e) { return g.C * g.kh * g.kw * int64_t(e); }  // (tap, channel)
+// The weights packed in panels of up to 2 vectors of output channels (at most 128 bytes: AVX-512).
+int64_t igemm_panels(const ConvGeometry& g, size_t e) {
+  return g.groups * (g.Kg() + 128 / int64_t(e)) * g.Cg() * g.kh * g.kw * int64_t(e);
+}
 int64_t flipped_weight(const ConvGeometry& g, size_t e) { return g.K * g.Cg() * g.kh * g.kw * int64_t(e); }
 int64_t flipped_weight_and_table(const ConvGeometry& g, size_t e) {
   return flipped_weight(g, e) + tap_table(flipped(g), e);
@@ -77,6 +81,8 @@ constexpr KernelRow kRows[] = {
      "depthwise 3x3 or 5x5, stride 1 or 2, zero padding: each loaded row feeds every output row of a tile"},
     {K::DenseNchwForward, "direct/dense_nchw_forward", P::Forward, F::Direct, L::Nchw, always, none, false,
      "any groups: each loaded input vector feeds a block of output channels, no workspace"},
+    {K::IgemmAnyForward, "direct/igemm_any_forward", P::Forward, F::Direct, L::Any, always, igemm_panels, true,
+     "implicit GEMM: weights packed once per call, the input gathered a tile of pixels at a time, any strides"},
     {K::Gemm1x1MatrixForward, "im2col/gemm1x1_matrix_forward", P::Forward, F::Im2col, L::Matrix, gemm1x1,
      im2col_forward, true, "1x1, unit stride, no padding: one GEMM per image and group on the tensors in place"},
     {K::ColsAnyForward, "im2col/cols_any_forward", P::Forward, F::Im2col, L::Any, always, im2col_forward, true,

@@ -1,0 +1,204 @@
+// Dense forward as an implicit GEMM (BLIS's loop nest: Van Zee & van de Geijn 2015, with the im2col gather fused
+// into the packing of B, as in Zhang, Franchetti & Low 2018): the weights packed once per call into panels of MR
+// output channels, the input gathered a tile of NR output pixels at a time straight from the tensor (any strides,
+// every padding mode through the padding map), and a register tile of 2 vectors of channels x NR pixels, where
+// each loaded weight vector feeds NR FMAs and each broadcast pixel 2.
+#include "cpu/direct/common.h"
+
+namespace torchconv {
+inline namespace TC_CPU_CAPABILITY {
+namespace {
+
+template <typename T>
+struct Igemm {
+  static constexpr int V = Vec<T>::size;
+  static constexpr int MR = 2 * V;                      // output channels of a register tile: 2 vectors
+  static constexpr int NR = simd::kAccumulators - 2;    // pixels: 2 x NR accumulators, 2 weights, 1 broadcast
+  static constexpr int NB = (NR + V - 1) / V * V;         // B's row stride: whole vectors
+  static constexpr int64_t KC = 16384 / (MR * sizeof(T));  // reduction rows per chunk: an A panel is 16 KiB (L1)
+  static constexpr int64_t kBlockBytes = int64_t(128) << 10;  // the B panels of a block of tiles (L2)
+  static constexpr int NT = kBlockBytes / (KC * NB * sizeof(T)) > 0 ? kBlockBytes / (KC * NB * sizeof(T)) : 1;
+
+  const ConvGeometry& g;
+  Strides4 xs, ys;
+  int64_t Cg, Kg, R, taps, P, kblocks, tiles;
+
+  Igemm(const ConvGeometry& geom, Strides4 x_strides, Strides4 y_strides)
+      : g(geom), xs(x_strides), ys(y_strides), Cg(g.Cg()), Kg(g.Kg()), R(g.Cg() * g.kh * g.kw), taps(g.kh * g.kw),
+        P(g.OH * g.OW), kblocks((g.Kg() + MR - 1) / MR), tiles((g.OH * g.OW + NR - 1) / NR) {}
+
+  // A[group][kblock][r][m] = w[group * Kg + kblock * MR + m][r], zero past the group's channels.
+  void pack_weights(const T* w, T* A) const {
+    parallel_for(0, g.groups * kblocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t grp = item / kblocks, k0 = item % kblocks * MR;
+        T* a = A + item * R * MR;
+        const int64_t nk = Kg - k0 < MR ? Kg - k0 : MR;
+        const T* wk = w + (grp * Kg + k0) * R;
+        // Written in order, read as MR sequential streams (one per channel).
+        for (int64_t r = 0; r < R; ++r, a += MR) {
+          for (int64_t m = 0; m < nk; ++m) a[m] = wk[m * R + r];
+          for (int64_t m = nk; m < MR; ++m) a[m] = T(0);
+        }
+      }
+    });
+  }
+
+  // The pixels of tile `tile` as runs along output rows: run s covers tile columns [q0, q0 + len) at (oh, ow0).
+  struct Run {
+    int64_t q0, len, oh, ow0;
+  };
+  int tile_runs(int64_t tile, Run* runs) const {
+    int n = 0;
+    const int64_t p0 = tile * NR, p1 = p0 + NR < P ? p0 + NR : P;
+    for (int64_t p = p0; p < p1;) {
+      const int64_t oh = p / g.OW, ow = p - oh * g.OW, len = g.OW - ow < p1 - p ? g.OW - ow : p1 - p;
+      runs[n++] = {p - p0, len, oh, ow};
+      p += len;
+    }
+    return n;
+  }
+
+  // Where each tap of each pixel of a tile reads within a channel, through the padding map: ot[tap * NR + q], or
+  // -1 for a zero (the zero padding, or past the image's pixels). Returns whether the tile is one run of
+  // consecutive input columns with every tap inside, which packs a tap as one vector.
+  bool map_tile(const Run* runs, int nruns, int64_t* ot) const {
+    bool inside = true;
+    for (int64_t k = 0; k < taps * NR; ++k) ot[k] = -1;
+    for (int s = 0; s < nruns; ++s)
+      for (int64_t q = 0; q < runs[s].len; ++q)
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t ih = runs[s].oh * g.sh - g.pad_t + i * g.dh;
+            const int64_t iw = (runs[s].ow0 + q) * g.sw - g.pad_l + j * g.dw;
+            const int64_t mh = map_index(ih, g.H, g.mode), mw = map_index(iw, g.W, g.mode);
+            inside = inside && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+            ot[(i * g.kw + j) * NR + runs[s].q0 + q] = mh < 0 || mw < 0 ? -1 : mh * xs.h + mw * xs.w;
+          }
+    return inside && nruns == 1 && g.sw * xs.w == 1;
+  }
+
+  // B[r - r0][q] for reduction rows [r0, r1) of one tile, through its map. Rows are NB apart, so a row is whole
+  // vectors and is stored without a mask (a masked store is microcoded on AMD's AVX2 parts).
+  void pack_tile(const T* x, const int64_t* ot, bool vector, int64_t used, int64_t r0, int64_t r1, T* B) const {
+    int64_t t = r0 % taps;  // advanced row by row: no division per row
+    const T* xc = x + r0 / taps * xs.c;
+    if (vector) {
+      Mask m[NB / V];
+#pragma GCC unroll 4
+      for (int v = 0; v < NB / V; ++v) m[v] = lane_range(0, used - v * V, V);
+      for (int64_t r = r0; r < r1; ++r) {
+        T* b = B + (r - r0) * NB;
+        const T* src = xc + ot[t * NR];
+#pragma GCC unroll 4
+        for (int v = 0; v < NB / V; ++v) Vec<T>::load(src + v * V, m[v]).store(b + v * V);
+        if (++t == taps) t = 0, xc += xs.c;
+      }
+      return;
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      T* b = B + (r - r0) * NB;
+      const int64_t* o = ot + t * NR;
+#pragma GCC unroll 16
+      for (int q = 0; q < NR; ++q) b[q] = o[q] >= 0 ? xc[o[q]] : T(0);
+      if (++t == taps) t = 0, xc += xs.c;
+    }
+  }
+
+  // acc = A panel (kc rows of MR) times B panel (kc rows of NR).
+  static inline void micro(const T* A, const T* B, int64_t kc, Vec<T> (&acc)[2][NR]) {
+#pragma GCC unroll 16
+    for (int p = 0; p < NR; ++p) acc[0][p] = acc[1][p] = Vec<T>::zero();
+    for (int64_t r = 0; r < kc; ++r, A += MR, B += NB) {
+      const Vec<T> a0 = Vec<T>::load(A), a1 = Vec<T>::load(A + V);
+#pragma GCC unroll 16
+      for (int p = 0; p < NR; ++p) {
+        const Vec<T> b = Vec<T>::set1(B[p]);
+        acc[0][p] = fma(a0, b, acc[0][p]);
+        acc[1][p] = fma(a1, b, acc[1][p]);
+      }
+    }
+  }
+
+  // y = the tile + bias. Channels with unit stride (NHWC) are a contiguous run per pixel; otherwise each lane goes
+  // to its channel's plane.
+  void store_tile(const Vec<T> (&acc)[2][NR], const Run* runs, int nruns, int64_t k0, const T* bias, T* y) const {
+    const int64_t nk = Kg - k0 < MR ? Kg - k0 : MR;
+    alignas(64) T lanes[NR][MR];
+#pragma GCC unroll 16
+    for (int p = 0; p < NR; ++p) acc[0][p].store(lanes[p]), acc[1][p].store(lanes[p] + V);
+    for (int s = 0; s < nruns; ++s)
+      for (int64_t q = 0; q < runs[s].len; ++q) {
+        const T* l = lanes[runs[s].q0 + q];
+        T* yp = y + runs[s].oh * ys.h + (runs[s].ow0 + q) * ys.w + k0 * ys.c;
+        for (int64_t k = 0; k < nk; ++k) yp[k * ys.c] = l[k] + (bias ? bias[k0 + k] : T(0));
+      }
+  }
+
+  void run(const T* x, const T* bias, T* y, const T* A) const {
+    const int64_t blocks = (tiles + NT - 1) / NT, others = g.N * g.groups * blocks;
+    // Few blocks of pixels (small planes, batch 1): also split the channel blocks, so every thread has work.
+    const int64_t want = int64_t(2) * max_threads();
+    int64_t splits = others >= want || others == 0 ? 1 : (want + others - 1) / others;
+    splits = splits < kblocks ? splits : kblocks;
+    const int64_t chunks = R > KC ? (R + KC - 1) / KC : 1, kb_most = (kblocks + splits - 1) / splits;
+    parallel_for(0, others * splits, 1, [&](int64_t begin, int64_t end) {
+      Scratch<T> B(NT * KC * NB);
+      Scratch<int64_t> ot(NT * taps * NR);
+      // A reduction of several chunks sums each tile here, in registers' order, and stores it to y once.
+      Scratch<Vec<T>> C(chunks > 1 ? kb_most * NT * 2 * NR : 0);
+      Run runs[NT][NR];
+      int nruns[NT];
+      bool vector[NT];
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t split = item % splits, blk = item / splits % blocks, grp = item / splits / blocks % g.groups;
+        const int64_t n = item / splits / blocks / g.groups;
+        const int64_t t0 = blk * NT, nt = tiles - t0 < NT ? tiles - t0 : NT;
+        const int64_t kb0 = split * kblocks / splits, kb1 = (split + 1) * kblocks / splits;
+        const T* xg = x + n * xs.n + grp * Cg * xs.c;
+        T* yg = y + n * ys.n + grp * Kg * ys.c;
+        const T* Ag = A + grp * kblocks * R * MR;
+        const T* bg = bias ? bias + grp * Kg : nullptr;
+        for (int64_t t = 0; t < nt; ++t) {
+          nruns[t] = tile_runs(t0 + t, runs[t]);
+          vector[t] = map_tile(runs[t], nruns[t], ot.p + t * taps * NR);
+        }
+        for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+          const int64_t r0 = chunk * KC, kc = R - r0 < KC ? R - r0 : KC;
+          for (int64_t t = 0; t < nt; ++t)
+            pack_tile(xg, ot.p + t * taps * NR, vector[t], runs[t][nruns[t] - 1].q0 + runs[t][nruns[t] - 1].len, r0,
+                      r0 + kc, B.p + t * KC * NB);
+          for (int64_t kb = kb0; kb < kb1; ++kb)
+            for (int64_t t = 0; t < nt; ++t) {
+              Vec<T> acc[2][NR];
+              micro(Ag + (kb * R + r0) * MR, B.p + t * KC * NB, kc, acc);
+              Vec<T>* c = C.p + ((kb - kb0) * NT + t) * 2 * NR;
+              if (chunk > 0)
+#pragma GCC unroll 16
+                for (int p = 0; p < NR; ++p) acc[0][p] = acc[0][p] + c[p], acc[1][p] = acc[1][p] + c[NR + p];
+              if (chunk + 1 < chunks)
+#pragma GCC unroll 16
+                for (int p = 0; p < NR; ++p) c[p] = acc[0][p], c[NR + p] = acc[1][p];
+              else store_tile(acc, runs[t], nruns[t], kb * MR, bg, yg);
+            }
+        }
+      }
+    });
+  }
+};
+
+template <typename T>
+void igemm_any_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y,
+                       Strides4 ys, void*) {
+  const Igemm<T> k(g, xs, ys);
+  Scratch<T> A(g.groups * k.kblocks * Igemm<T>::MR * k.R);
+  k.pack_weights(w, A.p);
+  k.run(x, bias, y, A.p);
+}
+
+}  // namespace
+
+TORCHCONV_DEFINE_KERNEL(igemm_any_forward, forward)
+
+}  // namespace TC_CPU_CAPABILITY
+}  // namespace torchconv
