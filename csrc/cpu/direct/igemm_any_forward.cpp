@@ -59,39 +59,65 @@ struct Igemm {
     return n;
   }
 
+  // A tile as the packing and the store see it: its pixels, where each writes its output, and how it packs.
+  struct Tile {
+    int64_t used;     // pixels (NR but for the last tile)
+    int step;         // 1 or 2: one run of input columns that far apart with every tap inside, packed as vectors;
+                      // 0: gathered through the map
+    int64_t yoff[NR];  // each pixel's output offset
+  };
+
   // Where each tap of each pixel of a tile reads within a channel, through the padding map: ot[tap * NR + q], or
-  // -1 for a zero (the zero padding, or past the image's pixels). Returns whether the tile is one run of
-  // consecutive input columns with every tap inside, which packs a tap as one vector.
-  bool map_tile(const Run* runs, int nruns, int64_t* ot) const {
-    bool inside = true;
+  // -1 for a zero (the zero padding, or past the image's pixels); for a tile packed as vectors, ot[tap * NR] only.
+  Tile map_tile(int64_t tile, int64_t* ot) const {
+    Run runs[NR];
+    const int nruns = tile_runs(tile, runs);
+    Tile u{runs[nruns - 1].q0 + runs[nruns - 1].len, 0, {}};
+    for (int s = 0; s < nruns; ++s)
+      for (int64_t q = 0; q < runs[s].len; ++q) u.yoff[runs[s].q0 + q] = runs[s].oh * ys.h + (runs[s].ow0 + q) * ys.w;
+    // One run whose every tap is inside, at input column step 1 or 2: packed as vectors, which read only the
+    // first pixel's offset of each tap.
+    const Run& f = runs[0];
+    const int64_t ih0 = f.oh * g.sh - g.pad_t, iw0 = f.ow0 * g.sw - g.pad_l, colstep = g.sw * xs.w;
+    if (nruns == 1 && (colstep == 1 || colstep == 2) && ih0 >= 0 && ih0 + (g.kh - 1) * g.dh < g.H && iw0 >= 0 &&
+        iw0 + (f.len - 1) * g.sw + (g.kw - 1) * g.dw < g.W) {
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j) ot[(i * g.kw + j) * NR] = (ih0 + i * g.dh) * xs.h + (iw0 + j * g.dw) * xs.w;
+      u.step = int(colstep);
+      return u;
+    }
     for (int64_t k = 0; k < taps * NR; ++k) ot[k] = -1;
     for (int s = 0; s < nruns; ++s)
-      for (int64_t q = 0; q < runs[s].len; ++q)
-        for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t mh = map_index(runs[s].oh * g.sh - g.pad_t + i * g.dh, g.H, g.mode);
+        if (mh < 0) continue;
+        for (int64_t q = 0; q < runs[s].len; ++q)
           for (int64_t j = 0; j < g.kw; ++j) {
-            const int64_t ih = runs[s].oh * g.sh - g.pad_t + i * g.dh;
-            const int64_t iw = (runs[s].ow0 + q) * g.sw - g.pad_l + j * g.dw;
-            const int64_t mh = map_index(ih, g.H, g.mode), mw = map_index(iw, g.W, g.mode);
-            inside = inside && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-            ot[(i * g.kw + j) * NR + runs[s].q0 + q] = mh < 0 || mw < 0 ? -1 : mh * xs.h + mw * xs.w;
+            const int64_t mw = map_index((runs[s].ow0 + q) * g.sw - g.pad_l + j * g.dw, g.W, g.mode);
+            if (mw >= 0) ot[(i * g.kw + j) * NR + runs[s].q0 + q] = mh * xs.h + mw * xs.w;
           }
-    return inside && nruns == 1 && g.sw * xs.w == 1;
+      }
+    return u;
   }
 
   // B[r - r0][q] for reduction rows [r0, r1) of one tile, through its map. Rows are NB apart, so a row is whole
   // vectors and is stored without a mask (a masked store is microcoded on AMD's AVX2 parts).
-  void pack_tile(const T* x, const int64_t* ot, bool vector, int64_t used, int64_t r0, int64_t r1, T* B) const {
+  void pack_tile(const T* x, const int64_t* ot, const Tile& u, int64_t r0, int64_t r1, T* B) const {
     int64_t t = r0 % taps;  // advanced row by row: no division per row
     const T* xc = x + r0 / taps * xs.c;
-    if (vector) {
+    if (u.step) {
       Mask m[NB / V];
 #pragma GCC unroll 4
-      for (int v = 0; v < NB / V; ++v) m[v] = lane_range(0, used - v * V, V);
+      for (int v = 0; v < NB / V; ++v) m[v] = lane_range(0, u.used - v * V, V);
       for (int64_t r = r0; r < r1; ++r) {
         T* b = B + (r - r0) * NB;
         const T* src = xc + ot[t * NR];
+        if (u.step == 1)
 #pragma GCC unroll 4
-        for (int v = 0; v < NB / V; ++v) Vec<T>::load(src + v * V, m[v]).store(b + v * V);
+          for (int v = 0; v < NB / V; ++v) Vec<T>::load(src + v * V, m[v]).store(b + v * V);
+        else
+#pragma GCC unroll 4
+          for (int v = 0; v < NB / V; ++v) Vec<T>::load_even(src + 2 * v * V, m[v]).store(b + v * V);
         if (++t == taps) t = 0, xc += xs.c;
       }
       return;
@@ -105,8 +131,10 @@ struct Igemm {
     }
   }
 
-  // acc = A panel (kc rows of MR) times B panel (kc rows of NR).
-  static inline void micro(const T* A, const T* B, int64_t kc, Vec<T> (&acc)[2][NR]) {
+  // out = A panel (kc rows of MR) times B panel (kc rows of NR): out[p] the first vector of channels of pixel p,
+  // out[NR + p] the second. Not inlined, so its 2 x NR accumulators are allocated to registers on their own.
+  __attribute__((noinline)) static void micro(const T* A, const T* B, int64_t kc, Vec<T>* out) {
+    Vec<T> acc[2][NR];
 #pragma GCC unroll 16
     for (int p = 0; p < NR; ++p) acc[0][p] = acc[1][p] = Vec<T>::zero();
     for (int64_t r = 0; r < kc; ++r, A += MR, B += NB) {
@@ -118,25 +146,34 @@ struct Igemm {
         acc[1][p] = fma(a1, b, acc[1][p]);
       }
     }
+#pragma GCC unroll 16
+    for (int p = 0; p < NR; ++p) out[p] = acc[0][p], out[NR + p] = acc[1][p];
   }
 
-  // y = the tile + bias. Channels with unit stride (NHWC) are a contiguous run per pixel; otherwise each lane goes
-  // to its channel's plane.
-  void store_tile(const Vec<T> (&acc)[2][NR], const Run* runs, int nruns, int64_t k0, const T* bias, T* y) const {
+  // y = the tile + bias. With unit channel stride (NHWC) a pixel's channels are one vector store; otherwise each
+  // lane goes to its channel's plane.
+  void store_tile(const Vec<T>* acc, const Tile& u, int64_t k0, const T* bias, T* y) const {
     const int64_t nk = Kg - k0 < MR ? Kg - k0 : MR;
+    Vec<T> b0 = Vec<T>::zero(), b1 = Vec<T>::zero();
+    if (bias) b0 = Vec<T>::load(bias + k0, lane_range(0, nk, V)), b1 = Vec<T>::load(bias + k0 + V, lane_range(0, nk - V, V));
+    T* yk = y + k0 * ys.c;
+    if (ys.c == 1 && nk == MR) {
+      for (int p = 0; p < u.used; ++p) (acc[p] + b0).store(yk + u.yoff[p]), (acc[NR + p] + b1).store(yk + u.yoff[p] + V);
+      return;
+    }
     alignas(64) T lanes[NR][MR];
 #pragma GCC unroll 16
-    for (int p = 0; p < NR; ++p) acc[0][p].store(lanes[p]), acc[1][p].store(lanes[p] + V);
-    for (int s = 0; s < nruns; ++s)
-      for (int64_t q = 0; q < runs[s].len; ++q) {
-        const T* l = lanes[runs[s].q0 + q];
-        T* yp = y + runs[s].oh * ys.h + (runs[s].ow0 + q) * ys.w + k0 * ys.c;
-        for (int64_t k = 0; k < nk; ++k) yp[k * ys.c] = l[k] + (bias ? bias[k0 + k] : T(0));
-      }
+    for (int p = 0; p < NR; ++p) (acc[p] + b0).store(lanes[p]), (acc[NR + p] + b1).store(lanes[p] + V);
+    for (int64_t p = 0; p < u.used; ++p) {
+      T* yp = yk + u.yoff[p];
+      for (int64_t k = 0; k < nk; ++k) yp[k * ys.c] = lanes[p][k];
+    }
   }
 
   void run(const T* x, const T* bias, T* y, const T* A) const {
-    const int64_t blocks = (tiles + NT - 1) / NT, others = g.N * g.groups * blocks;
+    // Blocks of at most NT tiles, as even as they come: the items' work then differs by a tile at most.
+    const int64_t blocks = (tiles + NT - 1) / NT, per_block = blocks ? (tiles + blocks - 1) / blocks : 0;
+    const int64_t others = g.N * g.groups * blocks;
     // Few blocks of pixels (small planes, batch 1): also split the channel blocks, so every thread has work.
     const int64_t want = int64_t(2) * max_threads();
     int64_t splits = others >= want || others == 0 ? 1 : (want + others - 1) / others;
@@ -147,39 +184,31 @@ struct Igemm {
       Scratch<int64_t> ot(NT * taps * NR);
       // A reduction of several chunks sums each tile here, in registers' order, and stores it to y once.
       Scratch<Vec<T>> C(chunks > 1 ? kb_most * NT * 2 * NR : 0);
-      Run runs[NT][NR];
-      int nruns[NT];
-      bool vector[NT];
+      Tile tile[NT];
       for (int64_t item = begin; item < end; ++item) {
         const int64_t split = item % splits, blk = item / splits % blocks, grp = item / splits / blocks % g.groups;
         const int64_t n = item / splits / blocks / g.groups;
-        const int64_t t0 = blk * NT, nt = tiles - t0 < NT ? tiles - t0 : NT;
+        const int64_t t0 = blk * per_block, nt = tiles - t0 < per_block ? tiles - t0 : per_block;
         const int64_t kb0 = split * kblocks / splits, kb1 = (split + 1) * kblocks / splits;
         const T* xg = x + n * xs.n + grp * Cg * xs.c;
         T* yg = y + n * ys.n + grp * Kg * ys.c;
         const T* Ag = A + grp * kblocks * R * MR;
         const T* bg = bias ? bias + grp * Kg : nullptr;
-        for (int64_t t = 0; t < nt; ++t) {
-          nruns[t] = tile_runs(t0 + t, runs[t]);
-          vector[t] = map_tile(runs[t], nruns[t], ot.p + t * taps * NR);
-        }
+        for (int64_t t = 0; t < nt; ++t) tile[t] = map_tile(t0 + t, ot.p + t * taps * NR);
         for (int64_t chunk = 0; chunk < chunks; ++chunk) {
           const int64_t r0 = chunk * KC, kc = R - r0 < KC ? R - r0 : KC;
           for (int64_t t = 0; t < nt; ++t)
-            pack_tile(xg, ot.p + t * taps * NR, vector[t], runs[t][nruns[t] - 1].q0 + runs[t][nruns[t] - 1].len, r0,
-                      r0 + kc, B.p + t * KC * NB);
+            pack_tile(xg, ot.p + t * taps * NR, tile[t], r0, r0 + kc, B.p + t * KC * NB);
           for (int64_t kb = kb0; kb < kb1; ++kb)
             for (int64_t t = 0; t < nt; ++t) {
-              Vec<T> acc[2][NR];
+              alignas(64) Vec<T> acc[2 * NR];
               micro(Ag + (kb * R + r0) * MR, B.p + t * KC * NB, kc, acc);
               Vec<T>* c = C.p + ((kb - kb0) * NT + t) * 2 * NR;
               if (chunk > 0)
-#pragma GCC unroll 16
-                for (int p = 0; p < NR; ++p) acc[0][p] = acc[0][p] + c[p], acc[1][p] = acc[1][p] + c[NR + p];
+                for (int i = 0; i < 2 * NR; ++i) acc[i] = acc[i] + c[i];
               if (chunk + 1 < chunks)
-#pragma GCC unroll 16
-                for (int p = 0; p < NR; ++p) c[p] = acc[0][p], c[NR + p] = acc[1][p];
-              else store_tile(acc, runs[t], nruns[t], kb * MR, bg, yg);
+                for (int i = 0; i < 2 * NR; ++i) c[i] = acc[i];
+              else store_tile(acc, tile[t], kb * MR, bg, yg);
             }
         }
       }
