@@ -102,19 +102,21 @@ def test_explain():
                                "direct/dense_nchw_grad_weight"]
     assert g32["workspace_bytes"] == g32["grad_input"]["workspace_bytes"] == 0
     dense = torchconv.explain((8, 64, 56, 56), (64, 64, 3, 3), padding="same")
-    assert kernels_of(dense) == ["direct/dense_nchw_forward", "direct/flipdense_nchw_grad_input",
+    assert kernels_of(dense) == ["direct/igemm_any_forward", "direct/flipdense_nchw_grad_input",
                                  "direct/cvec_nchw_grad_weight"]
-    assert dense["workspace_bytes"] == 0 and dense["grad_input"]["workspace_bytes"] == 64 * 64 * 9 * 4
+    assert "implicit GEMM" in dense["reason"]
+    assert dense["workspace_bytes"] == 64 * 64 * 9 * 4  # the packed weights: 64 channels fill whole panels
+    assert dense["grad_input"]["workspace_bytes"] == 64 * 64 * 9 * 4
     # The backward rules: with a large GEMM, grad_weight is im2col for a short or strided reduction, grad_input
     # where direct would scatter. (200 channels: not whole vectors of 16, so the cvec grad_weight does not apply.)
     short = torchconv.explain((1, 200, 7, 7), (200, 200, 3, 3), padding=1)
-    assert kernels_of(short) == ["direct/dense_nchw_forward", "direct/flipdense_nchw_grad_input",
+    assert kernels_of(short) == ["direct/igemm_any_forward", "direct/flipdense_nchw_grad_input",
                                  "im2col/cols_any_grad_weight"]
     assert "short" in short["grad_weight"]["reason"] and short["grad_weight"]["workspace_bytes"] > 0
     assert torchconv.explain((8, 200, 7, 7), (200, 200, 3, 3), padding=1)["grad_weight"]["algorithm"] == "direct"
     strided = torchconv.explain((1, 200, 56, 56), (200, 200, 3, 3), stride=2, padding=1)
-    assert kernels_of(strided) == ["direct/dense_nchw_forward", "im2col/cols_any_grad_input",
-                                   "im2col/cols_any_grad_weight"]  # forward: rows of 28, the stride-2 pair tile
+    assert kernels_of(strided) == ["direct/igemm_any_forward", "im2col/cols_any_grad_input",
+                                   "im2col/cols_any_grad_weight"]
     assert "scatter" in strided["grad_input"]["reason"]
     # A 3x3 grad_weight with whole vectors of input channels per group runs cvec, in any mode, short or strided;
     # its workspace is a padded plane and 9 * Kg accumulators of 64 bytes a pixel, per thread.
@@ -125,7 +127,9 @@ def test_explain():
         H, W, Kg = x[2], x[3], w[0] // groups
         assert cvec["workspace_bytes"] == torch.get_num_threads() * ((H + 2) * (W + 2) + 9 * Kg) * 64
     for shape, kernel in (((1, 256, 28, 28), 3), ((1, 256, 56, 56), 1)):  # rows of 14; a 1x1 kernel
-        short_rows = torchconv.explain(shape, (512, 256, kernel, kernel), stride=2, padding=kernel // 2)
+        dense_rows = torchconv.explain(shape, (512, 256, kernel, kernel), stride=2, padding=kernel // 2)
+        assert dense_rows["kernel"] == "direct/igemm_any_forward"  # dense: the implicit GEMM, whatever the rows
+        short_rows = torchconv.explain(shape, (512, 128, kernel, kernel), stride=2, padding=kernel // 2, groups=2)
         assert short_rows["kernel"] == "im2col/cols_any_forward" and "under 16 wide" in short_rows["reason"]
     pointwise = torchconv.explain((1, 256, 56, 56), (64, 256, 1, 1))
     assert kernels_of(pointwise) == ["im2col/gemm1x1_matrix_forward", "im2col/gemm1x1_matrix_grad_input",
@@ -139,13 +143,16 @@ def test_explain():
     wide = torchconv.explain((1, 64, 112, 112), (64, 64, 3, 3), stride=2, padding=1)  # rows of 56: direct
     assert wide["algorithm"] == wide["grad_weight"]["algorithm"] == "direct"
     patchify = torchconv.explain((8, 3, 224, 224), (96, 3, 4, 4), stride=4)
-    assert patchify["kernel"] == "im2col/cols_any_forward" and "above 2" in patchify["reason"]
-    assert 0 < patchify["workspace_bytes"] <= (4 << 20) + (64 << 10)
+    assert patchify["kernel"] == "direct/igemm_any_forward"  # dense: the implicit GEMM gathers any stride
+    assert patchify["grad_weight"]["kernel"] == "im2col/cols_any_grad_weight"
+    assert "above 2" in patchify["grad_weight"]["reason"]
+    assert 0 < patchify["grad_weight"]["workspace_bytes"] <= (4 << 20) + (64 << 10)
     forced = torchconv.explain((32, 56, 56), (32, 1, 3, 3), groups=32, algorithm="im2col")
     assert kernels_of(forced) == ["im2col/cols_any_forward", "im2col/cols_any_grad_input", "im2col/cols_any_grad_weight"]
     assert forced["reason"] == forced["grad_input"]["reason"] == "requested"
     reflect = torchconv.explain((1, 64, 28, 28), (64, 64, 3, 3), padding=1, padding_mode="reflect")
-    assert reflect["algorithm"] == "im2col" and "padding mode" in reflect["reason"]
+    assert reflect["kernel"] == "direct/igemm_any_forward"  # its gather maps the padding at no extra cost
+    assert reflect["grad_input"]["algorithm"] == "im2col" and "padding mode" in reflect["grad_input"]["reason"]
     dense_direct = torchconv.explain((1, 60, 8, 8), (64, 60, 3, 3), algorithm="direct")
     assert kernels_of(dense_direct) == ["direct/dense_nchw_forward", "direct/flipdense_nchw_grad_input",
                                         "direct/dense_nchw_grad_weight"]

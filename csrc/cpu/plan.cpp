@@ -6,6 +6,7 @@
 
 #include "common/flipped.h"
 #include "cpu/im2col/conv2d_im2col.h"
+#include "cpu/isa/cpu_capability.h"
 #include "cpu/runtime.h"
 
 namespace torchconv {
@@ -55,9 +56,11 @@ int64_t im2col_forward(const ConvGeometry& g, size_t e) { return plan_im2col(g, 
 int64_t im2col_grad_input(const ConvGeometry& g, size_t e) { return plan_im2col(g, ConvPass::GradInput, e).bytes; }
 int64_t im2col_grad_weight(const ConvGeometry& g, size_t e) { return plan_im2col(g, ConvPass::GradWeight, e).bytes; }
 int64_t tap_table(const ConvGeometry& g, size_t e) { return g.C * g.kh * g.kw * int64_t(e); }  // (tap, channel)
-// The weights packed in panels of up to 2 vectors of output channels (at most 128 bytes: AVX-512).
+// The weights packed in panels of 2 vectors of output channels of the ISA in use, the last one zero-filled.
 int64_t igemm_panels(const ConvGeometry& g, size_t e) {
-  return g.groups * (g.Kg() + 128 / int64_t(e)) * g.Cg() * g.kh * g.kw * int64_t(e);
+  const std::string isa = cpu_capability();
+  const int64_t mr = 2 * (isa == "avx512" ? 64 : isa == "avx2" ? 32 : 16) / int64_t(e);
+  return g.groups * ((g.Kg() + mr - 1) / mr * mr) * g.Cg() * g.kh * g.kw * int64_t(e);
 }
 int64_t flipped_weight(const ConvGeometry& g, size_t e) { return g.K * g.Cg() * g.kh * g.kw * int64_t(e); }
 int64_t flipped_weight_and_table(const ConvGeometry& g, size_t e) {
@@ -141,13 +144,21 @@ bool wide_1x1_gemm(const ConvGeometry& g) {
 // grad_input the direct kernels compute as a gather (each gx sum in a register) rather than a scatter.
 bool grad_input_gathers(const ConvGeometry& g) { return grad_input_is_forward(g) || depthwise_tile_s2(g, 4); }
 
+// A family, and where auto prefers one of its kernels over the first that applies, that kernel.
 struct Choice {
   Family family;
   const char* why;
+  KernelId prefer = KernelId::Count;
 };
+
+// A dense forward with a panel of output channels to fill: the implicit GEMM packs the weights once and reuses each
+// gathered input element across 2 vectors of output channels.
+bool igemm_forward(const ConvGeometry& g) { return g.groups == 1 && g.Kg() >= 16; }
 
 // Each rule is a section of bench/DECISIONS.md, with the timings behind it.
 Choice auto_family(const ConvGeometry& g, ConvPass pass) {
+  if (pass == P::Forward && igemm_forward(g) && !wide_1x1_gemm(g))
+    return {F::Direct, "dense forward with 16+ output channels: the implicit GEMM", K::IgemmAnyForward};
   if (pass == P::GradWeight && cvec_applies(g, sizeof(float)))
     return {F::Direct, "cvec grad_weight: 3x3 with whole vectors of input channels per group"};
   if (g.mode != PadMode::Zeros && g.Cg() >= 64)
@@ -196,7 +207,11 @@ const KernelRow* kernel_rows(int* count) {
 Plan make_plan(const ConvGeometry& g, ConvPass pass, const std::string& requested, const Operands& ops) {
   Choice choice{F::Direct, "requested"};
   if (requested == "im2col") choice.family = F::Im2col;
-  else if (requested == "auto") choice = auto_family(g, pass);
+  else if (requested == "auto") {
+    choice = auto_family(g, pass);
+    for (const KernelRow& r : kRows)
+      if (r.id == choice.prefer && runs(r, g, ops)) return {&r, choice.why};
+  }
   else if (requested != "direct") {
     const KernelRow* named = nullptr;
     for (const KernelRow& r : kRows)
