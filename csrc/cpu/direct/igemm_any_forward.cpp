@@ -21,26 +21,32 @@ struct Igemm {
 
   const ConvGeometry& g;
   Strides4 xs, ys;
-  int64_t Cg, Kg, R, taps, P, kblocks, tiles;
+  int64_t Cg, Kg, R, taps, P, kblocks, tiles, blocks;  // blocks: of at most NT tiles, as even as they come
 
   Igemm(const ConvGeometry& geom, Strides4 x_strides, Strides4 y_strides)
       : g(geom), xs(x_strides), ys(y_strides), Cg(g.Cg()), Kg(g.Kg()), R(g.Cg() * g.kh * g.kw), taps(g.kh * g.kw),
-        P(g.OH * g.OW), kblocks((g.Kg() + MR - 1) / MR), tiles((g.OH * g.OW + NR - 1) / NR) {}
+        P(g.OH * g.OW), kblocks((g.Kg() + MR - 1) / MR), tiles((g.OH * g.OW + NR - 1) / NR),
+        blocks((tiles + NT - 1) / NT) {}
 
-  // A[group][kblock][r][m] = w[group * Kg + kblock * MR + m][r], zero past the group's channels.
+  // Items that use each weight panel: one per image and block of pixels.
+  int64_t panel_uses() const { return g.N * blocks; }
+
+  // Rows [r0, r1) of weight panel (grp, kb): a[r - r0][m] = w[grp * Kg + kb * MR + m][r], zero past the group's
+  // channels. Written in order, read as MR sequential streams (one per channel).
+  void pack_panel(const T* w, int64_t grp, int64_t kb, int64_t r0, int64_t r1, T* a) const {
+    const int64_t k0 = kb * MR, nk = Kg - k0 < MR ? Kg - k0 : MR;
+    const T* wk = w + (grp * Kg + k0) * R;
+    for (int64_t r = r0; r < r1; ++r, a += MR) {
+      for (int64_t m = 0; m < nk; ++m) a[m] = wk[m * R + r];
+      for (int64_t m = nk; m < MR; ++m) a[m] = T(0);
+    }
+  }
+
+  // Every panel, whole: A[grp][kb][r][m].
   void pack_weights(const T* w, T* A) const {
     parallel_for(0, g.groups * kblocks, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t grp = item / kblocks, k0 = item % kblocks * MR;
-        T* a = A + item * R * MR;
-        const int64_t nk = Kg - k0 < MR ? Kg - k0 : MR;
-        const T* wk = w + (grp * Kg + k0) * R;
-        // Written in order, read as MR sequential streams (one per channel).
-        for (int64_t r = 0; r < R; ++r, a += MR) {
-          for (int64_t m = 0; m < nk; ++m) a[m] = wk[m * R + r];
-          for (int64_t m = nk; m < MR; ++m) a[m] = T(0);
-        }
-      }
+      for (int64_t item = begin; item < end; ++item)
+        pack_panel(w, item / kblocks, item % kblocks, 0, R, A + item * R * MR);
     });
   }
 
@@ -170,17 +176,17 @@ struct Igemm {
     }
   }
 
-  void run(const T* x, const T* bias, T* y, const T* A) const {
-    // Blocks of at most NT tiles, as even as they come: the items' work then differs by a tile at most.
-    const int64_t blocks = (tiles + NT - 1) / NT, per_block = blocks ? (tiles + blocks - 1) / blocks : 0;
-    const int64_t others = g.N * g.groups * blocks;
+  // The weights packed whole (A), or, with A null, each panel's chunk packed where it is used: where few items
+  // share a panel (a small plane at batch 1), packing them whole would write and read them back once more.
+  void run(const T* x, const T* w, const T* bias, T* y, const T* A) const {
+    const int64_t per_block = blocks ? (tiles + blocks - 1) / blocks : 0, others = g.N * g.groups * blocks;
     // Few blocks of pixels (small planes, batch 1): also split the channel blocks, so every thread has work.
     const int64_t want = int64_t(2) * max_threads();
     int64_t splits = others >= want || others == 0 ? 1 : (want + others - 1) / others;
     splits = splits < kblocks ? splits : kblocks;
     const int64_t chunks = R > KC ? (R + KC - 1) / KC : 1, kb_most = (kblocks + splits - 1) / splits;
     parallel_for(0, others * splits, 1, [&](int64_t begin, int64_t end) {
-      Scratch<T> B(NT * KC * NB);
+      Scratch<T> B(NT * KC * NB), panel(A ? 0 : KC * MR);
       Scratch<int64_t> ot(NT * taps * NR);
       // A reduction of several chunks sums each tile here, in registers' order, and stores it to y once.
       Scratch<Vec<T>> C(chunks > 1 ? kb_most * NT * 2 * NR : 0);
@@ -192,17 +198,18 @@ struct Igemm {
         const int64_t kb0 = split * kblocks / splits, kb1 = (split + 1) * kblocks / splits;
         const T* xg = x + n * xs.n + grp * Cg * xs.c;
         T* yg = y + n * ys.n + grp * Kg * ys.c;
-        const T* Ag = A + grp * kblocks * R * MR;
         const T* bg = bias ? bias + grp * Kg : nullptr;
         for (int64_t t = 0; t < nt; ++t) tile[t] = map_tile(t0 + t, ot.p + t * taps * NR);
         for (int64_t chunk = 0; chunk < chunks; ++chunk) {
           const int64_t r0 = chunk * KC, kc = R - r0 < KC ? R - r0 : KC;
           for (int64_t t = 0; t < nt; ++t)
             pack_tile(xg, ot.p + t * taps * NR, tile[t], r0, r0 + kc, B.p + t * KC * NB);
-          for (int64_t kb = kb0; kb < kb1; ++kb)
+          for (int64_t kb = kb0; kb < kb1; ++kb) {
+            const T* a = A ? A + ((grp * kblocks + kb) * R + r0) * MR : panel.p;
+            if (!A) pack_panel(w, grp, kb, r0, r0 + kc, panel.p);
             for (int64_t t = 0; t < nt; ++t) {
               alignas(64) Vec<T> acc[2 * NR];
-              micro(Ag + (kb * R + r0) * MR, B.p + t * KC * NB, kc, acc);
+              micro(a, B.p + t * KC * NB, kc, acc);
               Vec<T>* c = C.p + ((kb - kb0) * NT + t) * 2 * NR;
               if (chunk > 0)
                 for (int i = 0; i < 2 * NR; ++i) acc[i] = acc[i] + c[i];
@@ -210,6 +217,7 @@ struct Igemm {
                 for (int i = 0; i < 2 * NR; ++i) c[i] = acc[i];
               else store_tile(acc, tile[t], kb * MR, bg, yg);
             }
+          }
         }
       }
     });
@@ -220,9 +228,10 @@ template <typename T>
 void igemm_any_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y,
                        Strides4 ys, void*) {
   const Igemm<T> k(g, xs, ys);
-  Scratch<T> A(g.groups * k.kblocks * Igemm<T>::MR * k.R);
-  k.pack_weights(w, A.p);
-  k.run(x, bias, y, A.p);
+  const bool whole = k.panel_uses() > 2;
+  Scratch<T> A(whole ? g.groups * k.kblocks * Igemm<T>::MR * k.R : 0);
+  if (whole) k.pack_weights(w, A.p);
+  k.run(x, w, bias, y, whole ? A.p : nullptr);
 }
 
 }  // namespace
