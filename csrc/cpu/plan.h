@@ -53,8 +53,9 @@ struct Plan {
 };
 
 // requested: "auto", "im2col", "direct", or a row's name, which forces that kernel in its own pass and its family
-// in the other passes (so a forced forward kernel can be trained through). Raises for an unknown name or a kernel
-// that does not apply, naming those that do.
+// in the other passes (so a forced forward kernel can be trained through), or a comma-separated list of row names
+// (or auto), each forced in its own pass, auto in the passes the list names none of. Raises for an unknown name or
+// a kernel that does not apply, naming those that do.
 Plan make_plan(const ConvGeometry& g, ConvPass pass, const std::string& requested, const Operands& ops);
 
 // The im2col row of this pass: the redo after a direct pass meets NaN or Inf.

@@ -12,7 +12,7 @@ import torch  # noqa: F401  (torch first: _C resolves its symbols against the lo
 
 from . import _C  # registers torch.ops.torchconv.*
 from . import _ops  # noqa: F401  (fake kernels and autograd)
-from . import nn, signal, testing
+from . import autotune, nn, signal, testing
 from .functional import conv1d, conv2d, conv_transpose1d, conv_transpose2d, explain, kernels
 from .nn import convert
 
@@ -38,5 +38,5 @@ def build_info() -> dict:
     }
 
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "convert", "explain", "kernels", "nn", "signal",
-           "testing", "build_info"]
+__all__ = ["autotune", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "convert", "explain", "kernels", "nn",
+           "signal", "testing", "build_info"]

@@ -5,7 +5,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from . import _C, _autocast, _ops
+from . import _C, _autocast, _ops, autotune
 from ._geometry import dtype_name
 
 IntOrPair = Union[int, Sequence[int]]
@@ -76,9 +76,11 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride:
         groups: splits the channels into groups, each convolved with its own C_out / groups filters.
         padding_mode: 'zeros', 'reflect', 'replicate', 'circular' or numpy's 'symmetric', applied by index mapping
             inside the kernel, without a padded copy; reflect, symmetric and circular pads may exceed the input.
-        algorithm: 'auto' (the default: the rule of the kernel registry), 'im2col', 'direct', or one kernel's name
+        algorithm: 'auto' (the default: the rule of the kernel registry), 'im2col', 'direct', one kernel's name
             (listed below and by torchconv.kernels()), which runs that kernel in its pass and its family in the
-            others; torchconv.explain tells which kernel a call runs.
+            others, a comma-separated list of kernel names, each run in its own pass (auto in the others), or
+            'autotune': the fastest kernel of each pass, timed once per call shape (torchconv.autotune).
+            torchconv.explain tells which kernel a call runs.
 
     Returns:
         (N, C_out, H_out, W_out) with H_out = (H + top + bottom - dilation_h * (kh - 1) - 1) // stride_h + 1 (and
@@ -99,6 +101,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride:
         input = input.unsqueeze(0)
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     pad = _padding4(padding, weight.shape[2:], dilation, stride)
+    if algorithm == "autotune":
+        algorithm = autotune.resolve(input, weight, bias, stride, pad, dilation, groups, padding_mode)
     out = _ops.call(_ops.ops.conv2d, input, weight, bias, stride, pad, dilation, groups, padding_mode, algorithm)
     return out.squeeze(0) if unbatched else out
 
@@ -146,7 +150,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
 
     weight is (in_channels, out_channels / groups, kh, kw), as torch's. The output is (N, out_channels, H_out, W_out)
     with H_out = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1, and output_padding must
-    be smaller than the stride or the dilation. algorithm is conv2d's (its grad_input kernels run here).
+    be smaller than the stride or the dilation. algorithm is conv2d's (its grad_input kernels run here; 'autotune'
+    runs auto here: only conv2d and conv1d are timed).
 
     Example::
 
@@ -190,7 +195,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
     size = [input.shape[0], weight.shape[1] * groups, *out_hw]
     pad4 = [padding[1], padding[1], padding[0], padding[0]]
     out = _ops.call(_ops.ops.conv2d_grad_input, input, weight, size, stride, pad4, dilation, groups, "zeros",
-                    algorithm)
+                    "auto" if algorithm == "autotune" else algorithm)
     if bias is not None:
         out = out + _transposed_bias(bias, out).view(1, -1, 1, 1)
     return out.squeeze(0) if unbatched else out
@@ -237,7 +242,9 @@ def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: Int
     takes, with, for bfloat16 and float16, the float32 copies of the chunk of the batch the kernel computes on);
     and the same under 'grad_input' and 'grad_weight' (auto may pick a different kernel per pass).
     device='cuda' gives the CUDA backend's plan (its workspace: the im2col family's columns for one chunk).
-    Raises the error conv2d would raise for an invalid geometry or a kernel that does not apply.
+    algorithm='autotune' reports the kernels timed fastest for such a call (torchconv.autotune), or auto's choice
+    in a pass not timed yet. Raises the error conv2d would raise for an invalid geometry or a kernel that does not
+    apply.
 
     Example::
 
@@ -253,15 +260,22 @@ def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: Int
         input_shape = [1] + input_shape
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     pad = _padding4(padding, weight_shape[2:], dilation, stride)
-    args = (input_shape, weight_shape, stride, pad, dilation, groups, padding_mode, algorithm, channels_last,
-            dtype_name(dtype))
-
     if device not in ("cpu", "cuda"):
         raise ValueError(f"torchconv: unknown device '{device}'; expected cpu or cuda")
+    tuned = None
+    if algorithm == "autotune":
+        tuned = autotune.cached(autotune.key(input_shape, weight_shape, stride, pad, dilation, groups, padding_mode,
+                                             dtype, channels_last, device)) or {}
+        algorithm = autotune.algorithm_list(tuned)
+    args = (input_shape, weight_shape, stride, pad, dilation, groups, padding_mode, algorithm, channels_last,
+            dtype_name(dtype))
     plan = _C.explain_cuda if device == "cuda" else _C.explain
 
     def one(pass_):
         family, kernel, reason, kernel_reason, workspace = plan(pass_, *args)
+        if tuned is not None:
+            reason = ("autotune: the fastest kernel timed for this call" if pass_ in tuned
+                      else f"autotune: not timed yet, so auto's choice ({reason})")
         return {"kernel": kernel, "algorithm": family, "reason": reason, "kernel_reason": kernel_reason,
                 "workspace_bytes": workspace}
 

@@ -1,0 +1,32 @@
+// The algorithm argument as a list: kernel names (or auto) separated by commas, one kernel per pass at most, the
+// form torchconv's autotune passes. Shared by both backends' plans; torch-free.
+#pragma once
+
+#include <string>
+
+#include "common/geometry.h"
+
+namespace torchconv {
+
+// Whether `requested` is such a list.
+inline bool is_algorithm_list(const std::string& requested) { return requested.find(',') != std::string::npos; }
+
+// The list's entry for `pass`: the kernel it names of that pass, or "auto" where it names none. pass_of(name)
+// gives a kernel's pass, or -1 for a name that is no kernel, which raises.
+template <typename PassOf>
+std::string list_entry(const std::string& requested, ConvPass pass, const PassOf& pass_of) {
+  std::string mine = "auto";
+  for (size_t start = 0; start <= requested.size();) {
+    const size_t comma = requested.find(',', start), end = comma == std::string::npos ? requested.size() : comma;
+    const std::string name = requested.substr(start, end - start);
+    const int p = name == "auto" ? -2 : pass_of(name);
+    if (p == -1)
+      detail::fail("unknown kernel '", name, "' in the algorithm list '", requested,
+                   "'; expected kernel names (torchconv.kernels()) or auto, separated by commas");
+    if (p == int(pass)) mine = name;
+    start = end + 1;
+  }
+  return mine;
+}
+
+}  // namespace torchconv
