@@ -1,8 +1,8 @@
 // Dense forward as an implicit GEMM (BLIS's loop nest: Van Zee & van de Geijn 2015, with the im2col gather fused
-// into the packing of B, as in Zhang, Franchetti & Low 2018): the weights packed once per call into panels of MR
-// output channels, the input gathered a tile of NR output pixels at a time straight from the tensor (any strides,
-// every padding mode through the padding map), and a register tile of 2 vectors of channels x NR pixels, where
-// each loaded weight vector feeds NR FMAs and each broadcast pixel 2.
+// into the packing of B, as in Zhang, Franchetti & Low 2018): the weights packed per call into panels of MR output
+// channels, the input gathered a tile of NR output pixels at a time straight from the tensor (any strides, every
+// padding mode through the padding map), and a register tile of 2 vectors of channels x NR pixels, where each
+// loaded weight vector feeds NR FMAs and each broadcast pixel 2.
 #include "cpu/direct/common.h"
 
 namespace torchconv {
@@ -12,9 +12,9 @@ namespace {
 template <typename T>
 struct Igemm {
   static constexpr int V = Vec<T>::size;
-  static constexpr int MR = 2 * V;                      // output channels of a register tile: 2 vectors
-  static constexpr int NR = simd::kAccumulators - 2;    // pixels: 2 x NR accumulators, 2 weights, 1 broadcast
-  static constexpr int NB = (NR + V - 1) / V * V;         // B's row stride: whole vectors
+  static constexpr int MR = 2 * V;                    // output channels of a register tile: 2 vectors
+  static constexpr int NR = simd::kAccumulators - 2;  // pixels: 2 x NR accumulators, 2 weights, 1 broadcast
+  static constexpr int NB = (NR + V - 1) / V * V;     // B's row stride: whole vectors
   static constexpr int64_t KC = 16384 / (MR * sizeof(T));  // reduction rows per chunk: an A panel is 16 KiB (L1)
   static constexpr int64_t kBlockBytes = int64_t(128) << 10;  // the B panels of a block of tiles (L2)
   static constexpr int NT = kBlockBytes / (KC * NB * sizeof(T)) > 0 ? kBlockBytes / (KC * NB * sizeof(T)) : 1;
@@ -67,9 +67,9 @@ struct Igemm {
 
   // A tile as the packing and the store see it: its pixels, where each writes its output, and how it packs.
   struct Tile {
-    int64_t used;     // pixels (NR but for the last tile)
-    int step;         // 1 or 2: one run of input columns that far apart with every tap inside, packed as vectors;
-                      // 0: gathered through the map
+    int64_t used;      // pixels (NR but for the last tile)
+    int step;          // 1 or 2: one run of input columns that far apart, every tap inside: packed as vectors;
+                       // 0: gathered through the map
     int64_t yoff[NR];  // each pixel's output offset
   };
 
@@ -107,7 +107,8 @@ struct Igemm {
   }
 
   // B[r - r0][q] for reduction rows [r0, r1) of one tile, through its map. Rows are NB apart, so a row is whole
-  // vectors and is stored without a mask (a masked store is microcoded on AMD's AVX2 parts).
+  // vectors and is stored without a mask (AVX2's vmaskmovps store is microcoded on Zen 2 and 3: Agner Fog's
+  // instruction tables, https://www.agner.org/optimize/instruction_tables.pdf).
   void pack_tile(const T* x, const int64_t* ot, const Tile& u, int64_t r0, int64_t r1, T* B) const {
     int64_t t = r0 % taps;  // advanced row by row: no division per row
     const T* xc = x + r0 / taps * xs.c;
@@ -161,10 +162,14 @@ struct Igemm {
   void store_tile(const Vec<T>* acc, const Tile& u, int64_t k0, const T* bias, T* y) const {
     const int64_t nk = Kg - k0 < MR ? Kg - k0 : MR;
     Vec<T> b0 = Vec<T>::zero(), b1 = Vec<T>::zero();
-    if (bias) b0 = Vec<T>::load(bias + k0, lane_range(0, nk, V)), b1 = Vec<T>::load(bias + k0 + V, lane_range(0, nk - V, V));
+    if (bias) {
+      b0 = Vec<T>::load(bias + k0, lane_range(0, nk, V));
+      b1 = Vec<T>::load(bias + k0 + V, lane_range(0, nk - V, V));
+    }
     T* yk = y + k0 * ys.c;
     if (ys.c == 1 && nk == MR) {
-      for (int p = 0; p < u.used; ++p) (acc[p] + b0).store(yk + u.yoff[p]), (acc[NR + p] + b1).store(yk + u.yoff[p] + V);
+      for (int p = 0; p < u.used; ++p)
+        (acc[p] + b0).store(yk + u.yoff[p]), (acc[NR + p] + b1).store(yk + u.yoff[p] + V);
       return;
     }
     alignas(64) T lanes[NR][MR];
