@@ -129,6 +129,19 @@ struct Igemm {
       }
       return;
     }
+    if (xs.c == 1) {
+      // Channels with unit stride (channels_last): each (tap, pixel) reads its channels of the chunk as one run.
+      for (int64_t tap = 0; tap < taps; ++tap) {
+        const int64_t c0 = r0 <= tap ? 0 : (r0 - tap + taps - 1) / taps;  // the chunk's rows c * taps + tap
+        const int64_t c1 = r1 - 1 < tap ? 0 : (r1 - 1 - tap) / taps + 1;
+        T* bt = B + (c0 * taps + tap - r0) * NB;
+        for (int q = 0; q < NR; ++q) {
+          const int64_t o = ot[tap * NR + q];
+          for (int64_t c = c0; c < c1; ++c) bt[(c - c0) * taps * NB + q] = o < 0 ? T(0) : x[o + c];
+        }
+      }
+      return;
+    }
     for (int64_t r = r0; r < r1; ++r) {
       T* b = B + (r - r0) * NB;
       const int64_t* o = ot + t * NR;
