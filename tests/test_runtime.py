@@ -137,6 +137,9 @@ def test_explain():
     assert all("1x1" in d["reason"] for d in (pointwise, pointwise["grad_input"], pointwise["grad_weight"]))
     assert pointwise["workspace_bytes"] == pointwise["grad_input"]["workspace_bytes"] == 0
     assert torchconv.explain((8, 256, 56, 56), (64, 256, 1, 1))["algorithm"] == "im2col"
+    # On channels_last input, which MKL would read transposed, the implicit GEMM runs the forward.
+    nhwc = torchconv.explain((8, 256, 56, 56), (64, 256, 1, 1), channels_last=True)
+    assert nhwc["kernel"] == "direct/igemm_any_forward"
     for thin in ((16, 96), (144, 32)):  # MobileNet's pointwise layers: too thin a GEMM for MKL
         assert torchconv.explain((1, thin[0], 56, 56), (thin[1], thin[0], 1, 1))["algorithm"] == "direct"
     assert torchconv.explain((1, 256, 56, 56), (64, 256, 1, 1), padding=1)["algorithm"] == "direct"

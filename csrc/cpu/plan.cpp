@@ -157,8 +157,9 @@ struct Choice {
 bool igemm_forward(const ConvGeometry& g) { return g.groups == 1 && g.Kg() >= 16; }
 
 // Each rule is a section of bench/DECISIONS.md, with the timings behind it.
-Choice auto_family(const ConvGeometry& g, ConvPass pass) {
-  if (pass == P::Forward && igemm_forward(g) && !wide_1x1_gemm(g))
+Choice auto_family(const ConvGeometry& g, ConvPass pass, const Operands& ops) {
+  // MKL's GEMM in place keeps the wide 1x1 layers, but not on channels_last input, which it reads transposed.
+  if (pass == P::Forward && igemm_forward(g) && (!wide_1x1_gemm(g) || ops.in.c == 1))
     return {F::Direct, "dense forward with 16+ output channels: the implicit GEMM", K::IgemmAnyForward};
   if (pass == P::GradWeight && cvec_applies(g, sizeof(float)))
     return {F::Direct, "cvec grad_weight: 3x3 with whole vectors of input channels per group"};
@@ -217,7 +218,7 @@ Plan make_plan(const ConvGeometry& g, ConvPass pass, const std::string& requeste
   Choice choice{F::Direct, "requested"};
   if (requested == "im2col") choice.family = F::Im2col;
   else if (requested == "auto") {
-    choice = auto_family(g, pass);
+    choice = auto_family(g, pass, ops);
     for (const KernelRow& r : kRows)
       if (r.id == choice.prefer && runs(r, g, ops)) return {&r, choice.why};
   }
