@@ -95,3 +95,14 @@ def test_algorithm_list():
     x, w = torch.randn(shape, dtype=torch.float64), torch.randn(wshape, dtype=torch.float64)
     algo = "direct/igemm_any_forward,im2col/cols_any_grad_input,direct/dense_nchw_grad_weight"
     torch.testing.assert_close(torchconv.conv2d(x, w, padding=1, algorithm=algo), F.conv2d(x, w, padding=1))
+
+
+def test_algorithm_list_on_the_cuda_plan():
+    """The CUDA backend's plan reads the same list (explain's CUDA plan needs no GPU)."""
+    shape, wshape = (2, 8, 9, 9), (16, 8, 3, 3)
+    auto = torchconv.explain(shape, wshape, padding=1, device="cuda")
+    plan = torchconv.explain(shape, wshape, padding=1, device="cuda", algorithm="direct/direct_nchw_forward,auto")
+    assert plan["kernel"] == "direct/direct_nchw_forward" != auto["kernel"]
+    assert plan["grad_weight"]["kernel"] == auto["grad_weight"]["kernel"]
+    with pytest.raises(RuntimeError, match="unknown kernel 'direct/igemm_any_forward' in the algorithm list"):
+        torchconv.explain(shape, wshape, padding=1, device="cuda", algorithm="direct/igemm_any_forward,auto")

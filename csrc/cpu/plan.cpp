@@ -86,7 +86,7 @@ constexpr KernelRow kRows[] = {
     {K::DenseNchwForward, "direct/dense_nchw_forward", P::Forward, F::Direct, L::Nchw, always, none, false,
      "any groups: each loaded input vector feeds a block of output channels, no workspace"},
     {K::IgemmAnyForward, "direct/igemm_any_forward", P::Forward, F::Direct, L::Any, always, igemm_panels, true,
-     "implicit GEMM: weights packed once per call, the input gathered a tile of pixels at a time, any strides"},
+     "implicit GEMM: weights packed into panels per call, the input gathered a tile of pixels at a time, any strides"},
     {K::Gemm1x1MatrixForward, "im2col/gemm1x1_matrix_forward", P::Forward, F::Im2col, L::Matrix, gemm1x1,
      im2col_forward, true, "1x1, unit stride, no padding: one GEMM per image and group on the tensors in place"},
     {K::ColsAnyForward, "im2col/cols_any_forward", P::Forward, F::Im2col, L::Any, always, im2col_forward, true,
