@@ -207,14 +207,7 @@ const KernelRow* kernel_rows(int* count) {
 }
 
 Plan make_plan(const ConvGeometry& g, ConvPass pass, const std::string& requested, const Operands& ops) {
-  if (is_algorithm_list(requested)) {
-    const auto pass_of = [](const std::string& name) {
-      for (const KernelRow& r : kRows)
-        if (name == r.name) return int(r.pass);
-      return -1;
-    };
-    return make_plan(g, pass, list_entry(requested, pass, pass_of), ops);
-  }
+  if (is_algorithm_list(requested)) return make_plan(g, pass, list_entry(requested, pass, kRows), ops);
   Choice choice{F::Direct, "requested"};
   if (requested == "im2col") choice.family = F::Im2col;
   else if (requested == "auto") {

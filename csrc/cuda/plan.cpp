@@ -57,14 +57,7 @@ const CudaRow* cuda_rows(int* count) {
 
 CudaPlan make_cuda_plan(const ConvGeometry& g, ConvPass pass, const std::string& requested, const Operands& ops,
                         size_t acc) {
-  if (is_algorithm_list(requested)) {
-    const auto pass_of = [](const std::string& name) {
-      for (const CudaRow& r : kRows)
-        if (name == r.name) return int(r.pass);
-      return -1;
-    };
-    return make_cuda_plan(g, pass, list_entry(requested, pass, pass_of), ops, acc);
-  }
+  if (is_algorithm_list(requested)) return make_cuda_plan(g, pass, list_entry(requested, pass, kRows), ops, acc);
   // auto: grouped and depthwise layers go to the direct kernels (cuBLAS has no grouped GEMM that pays at these
   // sizes), dense ones to im2col + cuBLAS.
   F family = g.groups > 1 ? F::Direct : F::Im2col;
