@@ -102,15 +102,15 @@ def test_explain():
                                "direct/dense_nchw_grad_weight"]
     assert g32["workspace_bytes"] == g32["grad_input"]["workspace_bytes"] == 0
     dense = torchconv.explain((8, 64, 56, 56), (64, 64, 3, 3), padding="same")
-    assert kernels_of(dense) == ["direct/igemm_any_forward", "direct/flipdense_nchw_grad_input",
+    assert kernels_of(dense) == ["direct/igemm_any_forward", "direct/flipigemm_any_grad_input",
                                  "direct/cvec_nchw_grad_weight"]
-    assert "implicit GEMM" in dense["reason"]
+    assert "implicit GEMM" in dense["reason"] and "flipped kernel" in dense["grad_input"]["reason"]
     assert dense["workspace_bytes"] == 64 * 64 * 9 * 4  # the packed weights: 64 channels fill whole panels
-    assert dense["grad_input"]["workspace_bytes"] == 64 * 64 * 9 * 4
+    assert dense["grad_input"]["workspace_bytes"] == 2 * 64 * 64 * 9 * 4  # the flipped weights, then packed
     # The backward rules: with a large GEMM, grad_weight is im2col for a short or strided reduction, grad_input
     # where direct would scatter. (200 channels: not whole vectors of 16, so the cvec grad_weight does not apply.)
     short = torchconv.explain((1, 200, 7, 7), (200, 200, 3, 3), padding=1)
-    assert kernels_of(short) == ["direct/igemm_any_forward", "direct/flipdense_nchw_grad_input",
+    assert kernels_of(short) == ["direct/igemm_any_forward", "direct/flipigemm_any_grad_input",
                                  "im2col/cols_any_grad_weight"]
     assert "short" in short["grad_weight"]["reason"] and short["grad_weight"]["workspace_bytes"] > 0
     assert torchconv.explain((8, 200, 7, 7), (200, 200, 3, 3), padding=1)["grad_weight"]["algorithm"] == "direct"

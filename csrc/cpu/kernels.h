@@ -2,7 +2,8 @@
 // share. Torch-free: raw pointers, element strides and the geometry. Names follow <family>_<layout>_<pass>:
 //   family  dense (any groups, a block of output channels per tile), igemm (implicit GEMM: packed weights, the
 //           input gathered a tile of pixels at a time), dw (one channel per group), cvec (input
-//           channels along the vector), flipdense / flipdw (grad_input as the forward over the flipped kernel),
+//           channels along the vector), flipdense / flipdw / flipigemm (grad_input as the forward over the flipped
+//           kernel),
 //           cols (im2col: gathered columns + GEMM), gemm1x1 (a 1x1 GEMM on the tensors in place);
 //   layout  what the kernel reads in place: nchw (rows with unit stride), nhwc (channels with unit stride), any
 //           (any strides), matrix (each image a channels x pixels matrix).
@@ -24,6 +25,7 @@ namespace torchconv {
   X(FlipdwNhwcGradInput, flipdw_nhwc_grad_input)       \
   X(FlipdwNchwGradInput, flipdw_nchw_grad_input)       \
   X(FlipdenseNchwGradInput, flipdense_nchw_grad_input) \
+  X(FlipigemmAnyGradInput, flipigemm_any_grad_input)   \
   X(DenseNchwGradInput, dense_nchw_grad_input)         \
   X(DwNhwcGradWeight, dw_nhwc_grad_weight)             \
   X(DwNchwGradWeight, dw_nchw_grad_weight)             \

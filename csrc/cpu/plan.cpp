@@ -67,6 +67,9 @@ int64_t flipped_weight(const ConvGeometry& g, size_t e) { return g.K * g.Cg() * 
 int64_t flipped_weight_and_table(const ConvGeometry& g, size_t e) {
   return flipped_weight(g, e) + tap_table(flipped(g), e);
 }
+int64_t flipped_weight_and_panels(const ConvGeometry& g, size_t e) {
+  return flipped_weight(g, e) + igemm_panels(flipped(g), e);
+}
 // Per thread: the packed padded plane and the accumulators, at the widest vector (64 bytes).
 int64_t cvec_bytes(const ConvGeometry& g, size_t) {
   return max_threads() * ((g.H + g.pad_t + g.pad_b) * (g.W + g.pad_l + g.pad_r) + g.Kg() * 9) * 64;
@@ -103,6 +106,8 @@ constexpr KernelRow kRows[] = {
      flipped_weight, false, "unit stride, zero padding, depthwise 3x3 or 5x5: dw_nchw_forward on the flipped kernel"},
     {K::FlipdenseNchwGradInput, "direct/flipdense_nchw_grad_input", P::GradInput, F::Direct, L::Nchw, flip_any,
      flipped_weight, false, "unit stride, zero padding: dense_nchw_forward on the flipped, transposed kernel"},
+    {K::FlipigemmAnyGradInput, "direct/flipigemm_any_grad_input", P::GradInput, F::Direct, L::Any, flip_any,
+     flipped_weight_and_panels, false, "unit stride, zero padding: igemm_any_forward on the flipped, transposed kernel"},
     {K::DenseNchwGradInput, "direct/dense_nchw_grad_input", P::GradInput, F::Direct, L::Nchw, always, none, false,
      "any groups, stride and padding mode: the adjoint as a scatter, a thread owning whole gx planes"},
     {K::Gemm1x1MatrixGradInput, "im2col/gemm1x1_matrix_grad_input", P::GradInput, F::Im2col, L::Matrix, gemm1x1,
@@ -161,6 +166,10 @@ Choice auto_family(const ConvGeometry& g, ConvPass pass, const Operands& ops) {
   // MKL's GEMM in place keeps the wide 1x1 layers, but not on channels_last input, which it reads transposed.
   if (pass == P::Forward && igemm_forward(g) && (!wide_1x1_gemm(g) || ops.in.c == 1))
     return {F::Direct, "dense forward with 16+ output channels: the implicit GEMM", K::IgemmAnyForward};
+  // Its grad_input, where that is a forward over the flipped kernel (16+ input channels), the same way.
+  if (pass == P::GradInput && grad_input_is_forward(g) && igemm_forward(flipped(g)) && !wide_1x1_gemm(g))
+    return {F::Direct, "dense grad_input as a forward over the flipped kernel, with 16+ input channels: the "
+                       "implicit GEMM", K::FlipigemmAnyGradInput};
   if (pass == P::GradWeight && cvec_applies(g, sizeof(float)))
     return {F::Direct, "cvec grad_weight: 3x3 with whole vectors of input channels per group"};
   if (g.mode != PadMode::Zeros && g.Cg() >= 64)

@@ -543,11 +543,19 @@ def main():
     p.add_argument("--mode", default="forward", choices=["forward", "fwdbwd"],
                    help="time the forward alone, or forward + backward (grad of input, weight and bias)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for both sides")
-    p.add_argument("--algorithm", default="auto",
-                   choices=["auto", "im2col", "direct"] + [k["name"] for d in ("cpu", "cuda")
-                                                           for k in torchconv.kernels(d)],
-                   help="torchconv's kernel choice: auto (the rule in csrc/cpu/plan.cpp), a family, or one kernel "
-                        "(torchconv.kernels(); it must apply to every layer of the suite)")
+    names = {"auto", "im2col", "direct"} | {k["name"] for d in ("cpu", "cuda") for k in torchconv.kernels(d)}
+
+    def algorithm(s):
+        # One name, or a list of kernels (or auto), one per pass, as torchconv.conv2d takes it.
+        if s in names or ("," in s and all(k in names - {"im2col", "direct"} for k in s.split(","))):
+            return s
+        raise argparse.ArgumentTypeError(f"unknown algorithm {s!r}: expected auto, im2col, direct, a kernel of "
+                                         f"torchconv.kernels() or a comma-separated list of kernels and auto")
+
+    p.add_argument("--algorithm", default="auto", type=algorithm,
+                   help="torchconv's kernel choice: auto (the rule in csrc/cpu/plan.cpp), a family, one kernel "
+                        "(torchconv.kernels(); it must apply to every layer of the suite), or a list "
+                        "'FORWARD,GRAD_INPUT,GRAD_WEIGHT' of kernels or auto, one per pass")
     p.add_argument("--dtype", default="float32", choices=list(DTYPES),
                    help="the dtype of both sides (torchconv computes bfloat16 and float16 in float32)")
     p.add_argument("--channels-last", action="store_true",

@@ -52,11 +52,18 @@ void flipdense_nchw_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys,
   as_forward(dense_nchw_forward_fns, g, gy, gys, w, gx, gxs);
 }
 
+template <typename T>
+void flipigemm_any_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs,
+                              void*) {
+  as_forward(igemm_any_forward_fns, g, gy, gys, w, gx, gxs);
+}
+
 }  // namespace
 
 TORCHCONV_DEFINE_KERNEL(flipdw_nhwc_grad_input, grad_input)
 TORCHCONV_DEFINE_KERNEL(flipdw_nchw_grad_input, grad_input)
 TORCHCONV_DEFINE_KERNEL(flipdense_nchw_grad_input, grad_input)
+TORCHCONV_DEFINE_KERNEL(flipigemm_any_grad_input, grad_input)
 
 }  // namespace TC_CPU_CAPABILITY
 }  // namespace torchconv
