@@ -55,6 +55,19 @@ def test_spread_flags_a_busy_machine():
     assert spread([1.00e-3, 1.01e-3, 0.99e-3, 1.00e-3, 3.0e-3, 1.02e-3, 0.98e-3]) < NOISY_SPREAD
 
 
+def test_algorithm_list_runs_each_kernel_in_its_pass(tmp_path):
+    """--algorithm takes a per-pass list, as conv2d does; an unknown entry is refused before anything runs."""
+    out = tmp_path / "rows.json"
+    r = subprocess.run([sys.executable, "-m", "torchconv.bench", "--suite", "odd", "--batch", "1", "--baseline",
+                        "default", "--mode", "fwdbwd", "--algorithm", "auto,im2col/cols_any_grad_input,auto",
+                        "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "algorithm auto,im2col/cols_any_grad_input,auto" in r.stdout
+    bad = subprocess.run([sys.executable, "-m", "torchconv.bench", "--algorithm", "auto,direct/nope"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "unknown algorithm 'auto,direct/nope'" in bad.stderr
+
+
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None, reason="matplotlib is installed")
 def test_chart_without_matplotlib_says_how_to_get_it(tmp_path):
     r = subprocess.run([sys.executable, "-m", "torchconv.bench", "--chart", str(tmp_path / "c.png")],
