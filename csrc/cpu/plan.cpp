@@ -67,9 +67,7 @@ int64_t flipped_weight(const ConvGeometry& g, size_t e) { return g.K * g.Cg() * 
 int64_t flipped_weight_and_table(const ConvGeometry& g, size_t e) {
   return flipped_weight(g, e) + tap_table(flipped(g), e);
 }
-int64_t flipped_weight_and_panels(const ConvGeometry& g, size_t e) {
-  return flipped_weight(g, e) + igemm_panels(flipped(g), e);
-}
+int64_t flipped_panels(const ConvGeometry& g, size_t e) { return igemm_panels(flipped(g), e); }
 // Per thread: the packed padded plane and the accumulators, at the widest vector (64 bytes).
 int64_t cvec_bytes(const ConvGeometry& g, size_t) {
   return max_threads() * ((g.H + g.pad_t + g.pad_b) * (g.W + g.pad_l + g.pad_r) + g.Kg() * 9) * 64;
@@ -107,7 +105,8 @@ constexpr KernelRow kRows[] = {
     {K::FlipdenseNchwGradInput, "direct/flipdense_nchw_grad_input", P::GradInput, F::Direct, L::Nchw, flip_any,
      flipped_weight, false, "unit stride, zero padding: dense_nchw_forward on the flipped, transposed kernel"},
     {K::FlipigemmAnyGradInput, "direct/flipigemm_any_grad_input", P::GradInput, F::Direct, L::Any, flip_any,
-     flipped_weight_and_panels, false, "unit stride, zero padding: igemm_any_forward on the flipped, transposed kernel"},
+     flipped_panels, false, "unit stride, zero padding: igemm_any_forward on the flipped, transposed kernel, packed "
+                            "from the weights as they lie"},
     {K::DenseNchwGradInput, "direct/dense_nchw_grad_input", P::GradInput, F::Direct, L::Nchw, always, none, false,
      "any groups, stride and padding mode: the adjoint as a scatter, a thread owning whole gx planes"},
     {K::Gemm1x1MatrixGradInput, "im2col/gemm1x1_matrix_grad_input", P::GradInput, F::Im2col, L::Matrix, gemm1x1,

@@ -46,6 +46,13 @@ Arena& thread_arena();  // this thread's (direct/table.cpp)
 // This ISA's kernel entries (cpu/kernels.h), each defined in its own file.
 TORCHCONV_DIRECT_KERNELS(TORCHCONV_DECLARE_KERNEL)
 
+// The implicit GEMM forward (igemm_any_forward.cpp), its weights read as they lie or, flipped_weights, as the
+// kernel of `g` flipped and transposed within each group: the weights of the layer whose grad_input `g` computes
+// (flip_grad_input.cpp), packed straight from them with no flipped copy.
+template <typename T>
+void igemm_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, bool flipped_weights, const T* bias,
+                   T* y, Strides4 ys);
+
 // An array from this thread's arena (or, while the arena is too small, the heap), 64-byte aligned so a vector of a
 // packed buffer never straddles two cache lines (two loads on Zen 4). Scratch objects live in scopes, so they are
 // released in the reverse order of their making. Not std::vector: see the top of the file.

@@ -52,10 +52,11 @@ void flipdense_nchw_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys,
   as_forward(dense_nchw_forward_fns, g, gy, gys, w, gx, gxs);
 }
 
+// igemm packs its panels from w itself, reading it flipped: no flipped copy.
 template <typename T>
 void flipigemm_any_grad_input(const ConvGeometry& g, const T* gy, Strides4 gys, const T* w, T* gx, Strides4 gxs,
                               void*) {
-  as_forward(igemm_any_forward_fns, g, gy, gys, w, gx, gxs);
+  igemm_forward(flipped(g), gy, gys, w, true, static_cast<const T*>(nullptr), gx, gxs);
 }
 
 }  // namespace

@@ -22,23 +22,32 @@ struct Igemm {
   const ConvGeometry& g;
   Strides4 xs, ys;
   int64_t Cg, Kg, R, taps, P, kblocks, tiles, blocks;  // blocks: of at most NT tiles, as even as they come
+  // Within a group's block of weights, output channel o, input channel i, tap t is at o * wo + i * wi + t, or,
+  // flipped, at o * wo + i * wi + taps - 1 - t.
+  int64_t wo, wi;
+  bool flip;
 
-  Igemm(const ConvGeometry& geom, Strides4 x_strides, Strides4 y_strides)
+  Igemm(const ConvGeometry& geom, Strides4 x_strides, Strides4 y_strides, bool flipped_weights)
       : g(geom), xs(x_strides), ys(y_strides), Cg(g.Cg()), Kg(g.Kg()), R(g.Cg() * g.kh * g.kw), taps(g.kh * g.kw),
         P(g.OH * g.OW), kblocks((g.Kg() + MR - 1) / MR), tiles((g.OH * g.OW + NR - 1) / NR),
-        blocks((tiles + NT - 1) / NT) {}
+        blocks((tiles + NT - 1) / NT), wo(flipped_weights ? taps : R), wi(flipped_weights ? Kg * taps : taps),
+        flip(flipped_weights) {}
 
   // Items that use each weight panel: one per image and block of pixels.
   int64_t panel_uses() const { return g.N * blocks; }
 
-  // Rows [r0, r1) of weight panel (grp, kb): a[r - r0][m] = w[grp * Kg + kb * MR + m][r], zero past the group's
-  // channels. Written in order, read as MR sequential streams (one per channel).
+  // Rows [r0, r1) of weight panel (grp, kb): a[r - r0][m] = the weight of output channel kb * MR + m of group grp
+  // at reduction row r (input channel r / taps, tap r % taps), zero past the group's channels. Written in order,
+  // read as MR streams (one per channel).
   void pack_panel(const T* w, int64_t grp, int64_t kb, int64_t r0, int64_t r1, T* a) const {
     const int64_t k0 = kb * MR, nk = Kg - k0 < MR ? Kg - k0 : MR;
-    const T* wk = w + (grp * Kg + k0) * R;
+    const T* wk = w + grp * Kg * R + k0 * wo;
+    int64_t i = r0 / taps, t = r0 % taps;  // advanced row by row: no division per row
     for (int64_t r = r0; r < r1; ++r, a += MR) {
-      for (int64_t m = 0; m < nk; ++m) a[m] = wk[m * R + r];
+      const T* src = wk + i * wi + (flip ? taps - 1 - t : t);
+      for (int64_t m = 0; m < nk; ++m) a[m] = src[m * wo];
       for (int64_t m = nk; m < MR; ++m) a[m] = T(0);
+      if (++t == taps) t = 0, ++i;
     }
   }
 
@@ -245,14 +254,24 @@ struct Igemm {
 template <typename T>
 void igemm_any_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, const T* bias, T* y,
                        Strides4 ys, void*) {
-  const Igemm<T> k(g, xs, ys);
+  igemm_forward(g, x, xs, w, false, bias, y, ys);
+}
+
+}  // namespace
+
+template <typename T>
+void igemm_forward(const ConvGeometry& g, const T* x, Strides4 xs, const T* w, bool flipped_weights, const T* bias,
+                   T* y, Strides4 ys) {
+  const Igemm<T> k(g, xs, ys, flipped_weights);
   const bool whole = k.panel_uses() > 2;
   Scratch<T> A(whole ? g.groups * k.kblocks * Igemm<T>::MR * k.R : 0);
   if (whole) k.pack_weights(w, A.p);
   k.run(x, w, bias, y, whole ? A.p : nullptr);
 }
-
-}  // namespace
+template void igemm_forward(const ConvGeometry&, const float*, Strides4, const float*, bool, const float*, float*,
+                            Strides4);
+template void igemm_forward(const ConvGeometry&, const double*, Strides4, const double*, bool, const double*,
+                            double*, Strides4);
 
 TORCHCONV_DEFINE_KERNEL(igemm_any_forward, forward)
 
