@@ -1,9 +1,8 @@
 // The CPU kernels, one entry per row of the registry (cpu/plan.h), and the plain signature each pass's kernels
 // share. Torch-free: raw pointers, element strides and the geometry. Names follow <family>_<layout>_<pass>:
 //   family  dense (any groups, a block of output channels per tile), igemm (implicit GEMM: packed weights, the
-//           input gathered a tile of pixels at a time), dw (one channel per group), cvec (input
-//           channels along the vector), flipdense / flipdw / flipigemm (grad_input as the forward over the flipped
-//           kernel),
+//           input gathered a tile of pixels at a time), dw (one channel per group), cvec (input channels along
+//           the vector), flipdense / flipdw / flipigemm (grad_input as the forward over the flipped kernel),
 //           cols (im2col: gathered columns + GEMM), gemm1x1 (a 1x1 GEMM on the tensors in place);
 //   layout  what the kernel reads in place: nchw (rows with unit stride), nhwc (channels with unit stride), any
 //           (any strides), matrix (each image a channels x pixels matrix).
