@@ -26,28 +26,32 @@ struct Igemm {
   // flipped, at o * wo + i * wi + taps - 1 - t.
   int64_t wo, wi;
   bool flip;
+  // Channels_last input of a vector of channels or more, whose tiles are always gathered: the reduction runs tap
+  // by tap (row r = tap * Cg + input channel) and B is stored a pixel's column at a time (KC apart), so each
+  // (pixel, tap) copies its run of channels as vectors, where a channel-major row would take them lane by lane.
+  bool tap_major;
 
   Igemm(const ConvGeometry& geom, Strides4 x_strides, Strides4 y_strides, bool flipped_weights)
       : g(geom), xs(x_strides), ys(y_strides), Cg(g.Cg()), Kg(g.Kg()), R(g.Cg() * g.kh * g.kw), taps(g.kh * g.kw),
         P(g.OH * g.OW), kblocks((g.Kg() + MR - 1) / MR), tiles((g.OH * g.OW + NR - 1) / NR),
         blocks((tiles + NT - 1) / NT), wo(flipped_weights ? taps : R), wi(flipped_weights ? Kg * taps : taps),
-        flip(flipped_weights) {}
+        flip(flipped_weights), tap_major(xs.c == 1 && g.sw * xs.w > 2 && Cg >= V) {}
 
   // Items that use each weight panel: one per image and block of pixels.
   int64_t panel_uses() const { return g.N * blocks; }
 
   // Rows [r0, r1) of weight panel (grp, kb): a[r - r0][m] = the weight of output channel kb * MR + m of group grp
-  // at reduction row r (input channel r / taps, tap r % taps), zero past the group's channels. Written in order,
-  // read as MR streams (one per channel).
+  // at reduction row r (input channel r / taps and tap r % taps, or tap_major, r % Cg and r / Cg), zero past the
+  // group's channels. Written in order, read as MR streams (one per channel).
   void pack_panel(const T* w, int64_t grp, int64_t kb, int64_t r0, int64_t r1, T* a) const {
     const int64_t k0 = kb * MR, nk = Kg - k0 < MR ? Kg - k0 : MR;
     const T* wk = w + grp * Kg * R + k0 * wo;
-    int64_t i = r0 / taps, t = r0 % taps;  // advanced row by row: no division per row
+    int64_t i = tap_major ? r0 % Cg : r0 / taps, t = tap_major ? r0 / Cg : r0 % taps;  // advanced row by row
     for (int64_t r = r0; r < r1; ++r, a += MR) {
       const T* src = wk + i * wi + (flip ? taps - 1 - t : t);
       for (int64_t m = 0; m < nk; ++m) a[m] = src[m * wo];
       for (int64_t m = nk; m < MR; ++m) a[m] = T(0);
-      if (++t == taps) t = 0, ++i;
+      if (tap_major ? ++i == Cg : ++t == taps) tap_major ? (i = 0, ++t) : (t = 0, ++i);
     }
   }
 
@@ -138,17 +142,18 @@ struct Igemm {
       }
       return;
     }
-    if (xs.c == 1) {
-      // Channels with unit stride (channels_last): each (tap, pixel) reads its channels of the chunk as one run.
-      for (int64_t tap = 0; tap < taps; ++tap) {
-        const int64_t c0 = r0 <= tap ? 0 : (r0 - tap + taps - 1) / taps;  // the chunk's rows c * taps + tap
-        const int64_t c1 = r1 - 1 < tap ? 0 : (r1 - 1 - tap) / taps + 1;
-        T* bt = B + (c0 * taps + tap - r0) * NB;
-        for (int q = 0; q < NR; ++q) {
+    if (tap_major) {
+      // B[q * KC + r - r0]: pixel q's column, each tap's run of the chunk's channels copied as vectors, in
+      // increasing addresses, so a vector stored whole past a run's end lands where a later one is written (B has
+      // a vector to spare at its end).
+      for (int q = 0; q < NR; ++q)
+        for (int64_t tap = r0 / Cg; tap * Cg < r1; ++tap) {
+          const int64_t c0 = r0 > tap * Cg ? r0 - tap * Cg : 0, c1 = r1 - tap * Cg < Cg ? r1 - tap * Cg : Cg;
+          T* b = B + q * KC + tap * Cg + c0 - r0;
           const int64_t o = ot[tap * NR + q];
-          for (int64_t c = c0; c < c1; ++c) bt[(c - c0) * taps * NB + q] = o < 0 ? T(0) : x[o + c];
+          for (int64_t c = c0; c < c1; c += V)
+            (o < 0 ? Vec<T>::zero() : Vec<T>::load(x + o + c, lane_range(0, c1 - c, V))).store(b + c - c0);
         }
-      }
       return;
     }
     for (int64_t r = r0; r < r1; ++r) {
@@ -162,15 +167,17 @@ struct Igemm {
 
   // out = A panel (kc rows of MR) times B panel (kc rows of NR): out[p] the first vector of channels of pixel p,
   // out[NR + p] the second. Not inlined, so its 2 x NR accumulators are allocated to registers on their own.
+  // B's pixel p of row r is B[r * NB + p], or, Transposed (tap_major), B[p * KC + r].
+  template <bool Transposed>
   __attribute__((noinline)) static void micro(const T* A, const T* B, int64_t kc, Vec<T>* out) {
     Vec<T> acc[2][NR];
 #pragma GCC unroll 16
     for (int p = 0; p < NR; ++p) acc[0][p] = acc[1][p] = Vec<T>::zero();
-    for (int64_t r = 0; r < kc; ++r, A += MR, B += NB) {
+    for (int64_t r = 0; r < kc; ++r, A += MR, B += Transposed ? 1 : NB) {
       const Vec<T> a0 = Vec<T>::load(A), a1 = Vec<T>::load(A + V);
 #pragma GCC unroll 16
       for (int p = 0; p < NR; ++p) {
-        const Vec<T> b = Vec<T>::set1(B[p]);
+        const Vec<T> b = Vec<T>::set1(B[Transposed ? p * KC : p]);
         acc[0][p] = fma(a0, b, acc[0][p]);
         acc[1][p] = fma(a1, b, acc[1][p]);
       }
@@ -213,7 +220,7 @@ struct Igemm {
     splits = splits < kblocks ? splits : kblocks;
     const int64_t chunks = R > KC ? (R + KC - 1) / KC : 1, kb_most = (kblocks + splits - 1) / splits;
     parallel_for(0, others * splits, 1, [&](int64_t begin, int64_t end) {
-      Scratch<T> B(NT * KC * NB), panel(A ? 0 : KC * MR);
+      Scratch<T> B(NT * KC * NB + V), panel(A ? 0 : KC * MR);  // B: a vector to spare (pack_tile)
       Scratch<int64_t> ot(NT * taps * NR);
       // A reduction of several chunks sums each tile here, in registers' order, and stores it to y once.
       Scratch<Vec<T>> C(chunks > 1 ? kb_most * NT * 2 * NR : 0);
@@ -236,7 +243,8 @@ struct Igemm {
             if (!A) pack_panel(w, grp, kb, r0, r0 + kc, panel.p);
             for (int64_t t = 0; t < nt; ++t) {
               alignas(64) Vec<T> acc[2 * NR];
-              micro(a, B.p + t * KC * NB, kc, acc);
+              if (tap_major) micro<true>(a, B.p + t * KC * NB, kc, acc);
+              else micro<false>(a, B.p + t * KC * NB, kc, acc);
               Vec<T>* c = C.p + ((kb - kb0) * NT + t) * 2 * NR;
               if (chunk > 0)
                 for (int i = 0; i < 2 * NR; ++i) acc[i] = acc[i] + c[i];
