@@ -46,12 +46,18 @@ struct Igemm {
   void pack_panel(const T* w, int64_t grp, int64_t kb, int64_t r0, int64_t r1, T* a) const {
     const int64_t k0 = kb * MR, nk = Kg - k0 < MR ? Kg - k0 : MR;
     const T* wk = w + grp * Kg * R + k0 * wo;
-    int64_t i = tap_major ? r0 % Cg : r0 / taps, t = tap_major ? r0 / Cg : r0 % taps;  // advanced row by row
+    // Input channel i and tap t of row r, advanced row by row (no division per row): the faster-moving of the two
+    // is the tap, or, tap_major, the channel.
+    const int64_t n_inner = tap_major ? Cg : taps;
+    int64_t i = 0, t = 0;
+    int64_t& inner = tap_major ? i : t;
+    int64_t& outer = tap_major ? t : i;
+    inner = r0 % n_inner, outer = r0 / n_inner;
     for (int64_t r = r0; r < r1; ++r, a += MR) {
       const T* src = wk + i * wi + (flip ? taps - 1 - t : t);
       for (int64_t m = 0; m < nk; ++m) a[m] = src[m * wo];
       for (int64_t m = nk; m < MR; ++m) a[m] = T(0);
-      if (tap_major ? ++i == Cg : ++t == taps) tap_major ? (i = 0, ++t) : (t = 0, ++i);
+      if (++inner == n_inner) inner = 0, ++outer;
     }
   }
 
